@@ -58,6 +58,8 @@ from videostyle.errors import FlowError, InputError, ResumeError
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DEFAULT_DIS_PARAMS",
+    "DEFAULT_DIS_PRESET",
     "DEFAULT_ESTIMATOR",
     "DISFlow",
     "ESTIMATOR_NAMES",
@@ -665,7 +667,7 @@ _DIS_SETTERS = {
 }
 # The default of make_estimator("dis"), chosen with scripts/bench_flow.py (docs/flow.md).
 DEFAULT_DIS_PRESET = "medium"
-DEFAULT_DIS_PARAMS: dict[str, Any] = {}
+DEFAULT_DIS_PARAMS: dict[str, Any] = {"finest_scale": 0}  # patches at full resolution
 
 
 def _describe(base: str, params: dict[str, Any]) -> str:
@@ -714,7 +716,13 @@ class DISFlow:
     def __call__(self, frame_a: np.ndarray, frame_b: np.ndarray) -> np.ndarray:
         gray_a, gray_b = _gray_pair(frame_a, frame_b)
         # A fresh object per call: cheap, and safe when several threads share the estimator.
-        flow = self._create().calc(gray_a, gray_b, None)
+        try:
+            flow = self._create().calc(gray_a, gray_b, None)
+        except cv2.error as exc:
+            raise FlowError(
+                f"DIS flow ({self.name}) failed on {gray_a.shape[1]}x{gray_a.shape[0]} frames "
+                f"(it needs at least 12 pixels on one side): {exc}"
+            ) from exc
         return np.asarray(flow, dtype=np.float32)
 
     def __repr__(self) -> str:
@@ -799,14 +807,17 @@ class ContribFlow:
             raise FlowError(
                 f"The {method} estimator needs OpenCV's contrib modules (cv2.optflow), which "
                 f"this OpenCV {cv2.__version__} lacks. Install them with: {_CONTRIB_HINT}; "
-                "or choose --flow dis."
+                "or use the 'dis' estimator, which needs no extra package."
             )
         self._factory = getattr(optflow, self._FACTORIES[method])
         self.name = method
 
     def __call__(self, frame_a: np.ndarray, frame_b: np.ndarray) -> np.ndarray:
         gray_a, gray_b = _gray_pair(frame_a, frame_b)
-        flow = self._factory().calc(gray_a, gray_b, None)
+        try:
+            flow = self._factory().calc(gray_a, gray_b, None)
+        except cv2.error as exc:
+            raise FlowError(f"{self.name} flow failed: {exc}") from exc
         return np.asarray(flow, dtype=np.float32)
 
 
@@ -919,7 +930,8 @@ class FlowCache:
         directory: the folder for the ``.flo`` files (created if needed).
         estimator: computes the flow between two frames.
         frame_loader: ``frame_loader(i)`` returns source frame ``i`` (1-based) as an
-            ``(H, W, 3)`` RGB image; the last few frames are kept in memory.
+            ``(H, W, 3)`` RGB image; the last few frames are kept in memory. With a
+            :class:`FlowPrefetcher` it is also called from the background thread.
         frames_kept: how many loaded frames to keep for reuse.
 
     Thread-safe: several threads may call :meth:`get` at once.
@@ -1013,6 +1025,8 @@ class FlowCache:
 
 class FlowPrefetcher:
     """Computes scheduled flows of a :class:`FlowCache` on background threads.
+
+    It is itself a :class:`FlowSource`.
 
     ``schedule`` queues frame pairs (in order); pairs already on disk are skipped.
     ``get`` returns a pair's flow: it waits for the background computation if it is
