@@ -23,9 +23,9 @@ STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "re
 #: Default style weight per network (content weight 1). The bundled VGG-16 expects Caffe
 #: input (0-255) and so has activations ~100x larger than torchvision's VGG-19, whose
 #: Gram matrices (4th power of the scale in the loss) would otherwise be under-weighted.
-NETWORK_STYLE_WEIGHT: dict[str, float] = {"vgg16": 1e-2, "vgg19": 1e3}
+NETWORK_STYLE_WEIGHT: dict[str, float] = {"vgg16": 3.0, "vgg19": 1e4}
 #: Default total-variation weight per network, relative to content weight 1.
-NETWORK_TV_WEIGHT: dict[str, float] = {"vgg16": 1e2, "vgg19": 1e-2}
+NETWORK_TV_WEIGHT: dict[str, float] = {"vgg16": 1e2, "vgg19": 3e-2}
 
 
 @dataclass(frozen=True)

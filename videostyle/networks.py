@@ -356,3 +356,24 @@ def load_network(
     else:
         raise InputError(f"unknown network {name!r}; expected one of: {', '.join(NETWORKS)}")
     return net.to(device) if device is not None else net
+
+
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; others are checked to exist."""
+    if name not in DEVICES:
+        raise InputError(f"unknown device {name!r}; expected one of: {', '.join(DEVICES)}")
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps is not None and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_ok else torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but no CUDA GPU is available; "
+                         "use --device cpu")
+    if name == "mps" and not mps_ok:
+        raise InputError("--device mps was asked for but MPS is not available; use --device cpu")
+    return torch.device(name)

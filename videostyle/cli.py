@@ -1,0 +1,419 @@
+"""The ``videostyle`` command line: builds settings, calls the stages, shows progress.
+
+This is the only module that prints or exits. Errors raised on purpose by the package
+(:class:`~videostyle.errors.VideostyleError`) become one line on stderr and a non-zero
+exit code; so do usage errors (unknown options, bad values).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+try:  # typer >= 0.2x vendors click; older releases depend on it
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc  # type: ignore[no-redef]
+
+from . import __version__
+from .config import (
+    DEFAULT_SIZE,
+    NETWORK_STYLE_WEIGHT,
+    NETWORK_TV_WEIGHT,
+    EngineSettings,
+    LossWeights,
+    OptimizerSettings,
+)
+from .errors import InputError, VideostyleError
+
+app = typer.Typer(
+    name="videostyle",
+    help="Repaint a video (or an image) in the style of an image, without flicker.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+log = logging.getLogger("videostyle")
+
+
+class NetworkChoice(StrEnum):
+    vgg16 = "vgg16"
+    vgg19 = "vgg19"
+
+
+class OptimizerChoice(StrEnum):
+    lbfgs = "lbfgs"
+    adam = "adam"
+
+
+class PoolingChoice(StrEnum):
+    max = "max"
+    avg = "avg"
+
+
+class DeviceChoice(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class ColorChoice(StrEnum):
+    yuv = "yuv"
+    ycrcb = "ycrcb"
+    luv = "luv"
+    lab = "lab"
+
+
+# ---- options shared by `image` and `render` -------------------------------------------
+StyleOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--style", "-s", metavar="IMAGE", help="Style image; repeat for a blend of several."
+    ),
+]
+StyleWeightsOpt = Annotated[
+    str | None,
+    typer.Option(help="Blend weights of the styles, e.g. 0.7,0.3 (normalised to sum 1)."),
+]
+StyleMaskOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--style-mask",
+        metavar="MASK",
+        help="Grayscale mask per --style, same order (white = this style applies there).",
+    ),
+]
+SizeOpt = Annotated[
+    int, typer.Option(help="Longest side of the output in pixels.", min=16)
+]
+IterOpt = Annotated[int, typer.Option(help="Optimiser iterations (not loss evaluations).", min=0)]
+OptimizerOpt = Annotated[OptimizerChoice, typer.Option(help="L-BFGS (default) or Adam.")]
+ContentWOpt = Annotated[float, typer.Option(help="Weight of the content loss.", min=0.0)]
+StyleWOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Weight of the style loss [default: "
+        + ", ".join(f"{v:g} for {k}" for k, v in NETWORK_STYLE_WEIGHT.items()) + "].",
+        min=0.0,
+    ),
+]
+TvWOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Weight of total variation [default: "
+        + ", ".join(f"{v:g} for {k}" for k, v in NETWORK_TV_WEIGHT.items()) + "].",
+        min=0.0,
+    ),
+]
+StyleScaleOpt = Annotated[
+    float, typer.Option(help="Linear size of the style relative to the content.", min=0.01)
+]
+ColorsOpt = Annotated[
+    ColorChoice | None,
+    typer.Option("--original-colors", help="Keep the content's colours (colour space)."),
+]
+NetworkOpt = Annotated[NetworkChoice, typer.Option(help="Loss network.")]
+WeightsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="VIDEOSTYLE_WEIGHTS",
+        help="VGG-19 weights file (state_dict of torchvision's vgg19().features).",
+    ),
+]
+PoolingOpt = Annotated[PoolingChoice, typer.Option(help="Pooling in the loss network.")]
+DeviceOpt = Annotated[DeviceChoice, typer.Option(help="Where to compute.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of random initialisation.")]
+ToleranceOpt = Annotated[
+    float,
+    typer.Option(
+        help="Stop early when the loss fell by less than this fraction over 20 iterations "
+        "(0: never).",
+        min=0.0,
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"videostyle: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn the package's errors into one line on stderr and an exit code."""
+    try:
+        yield
+    except VideostyleError as exc:
+        _fail(str(exc), exc.exit_code)
+
+
+def _parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise InputError(f"{what} is empty")
+    return values
+
+
+def _check_files(paths: list[Path], what: str) -> None:
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"{what} {path} does not exist (or is not a file)")
+
+
+def engine_settings(
+    *,
+    network: str,
+    pooling: str,
+    content_weight: float,
+    style_weight: float | None,
+    tv_weight: float | None,
+    optimizer: str,
+    iterations: int,
+    tolerance: float,
+    seed: int,
+) -> EngineSettings:
+    """Engine settings from CLI values, filling per-network defaults."""
+    weights = LossWeights(
+        content=content_weight,
+        style=NETWORK_STYLE_WEIGHT[network] if style_weight is None else style_weight,
+        tv=NETWORK_TV_WEIGHT[network] if tv_weight is None else tv_weight,
+    )
+    return EngineSettings(
+        network=network,
+        pooling=pooling,  # type: ignore[arg-type]
+        weights=weights,
+        optimizer=OptimizerSettings(
+            optimizer=optimizer,  # type: ignore[arg-type]
+            iterations=iterations,
+            tolerance=tolerance,
+        ),
+        seed=seed,
+    )
+
+
+@contextmanager
+def _iteration_bar(total: int, quiet: bool, label: str) -> Iterator[object]:
+    """A rich progress bar over optimiser iterations (plain lines when not a terminal)."""
+    from .optimize import Progress
+
+    if quiet:
+        yield None
+        return
+    if not sys.stderr.isatty():
+        start = time.monotonic()
+
+        def plain(p: Progress) -> None:
+            if p.iteration % 25 == 0 or p.iteration == p.total_iterations:
+                losses = " ".join(f"{k}={v:.4g}" for k, v in p.losses.items())
+                typer.echo(
+                    f"{label}: iteration {p.iteration}/{p.total_iterations} "
+                    f"({time.monotonic() - start:.0f}s) {losses}",
+                    err=True,
+                )
+
+        yield plain
+        return
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total, losses="")
+
+        def update(p: Progress) -> None:
+            bar.update(
+                task,
+                completed=p.iteration,
+                losses=f"loss {p.losses['total']:.4g} (style {p.losses['style']:.3g}, "
+                f"content {p.losses['content']:.3g})",
+            )
+
+        yield update
+
+
+@app.command()
+def image(
+    content: Annotated[Path, typer.Argument(help="Content image (PNG, JPEG, TIFF).")],
+    style: StyleOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output image (.png, .tif).")],
+    size: SizeOpt = DEFAULT_SIZE,
+    iterations: IterOpt = OptimizerSettings.iterations,
+    optimizer: OptimizerOpt = OptimizerChoice.lbfgs,
+    init: Annotated[
+        str, typer.Option(help="Start from: content, random, style, or an image file.")
+    ] = "content",
+    content_weight: ContentWOpt = 1.0,
+    style_weight: StyleWOpt = None,
+    tv_weight: TvWOpt = None,
+    style_weights: StyleWeightsOpt = None,
+    style_scale: StyleScaleOpt = 1.0,
+    style_mask: StyleMaskOpt = None,
+    original_colors: ColorsOpt = None,
+    network: NetworkOpt = NetworkChoice.vgg16,
+    weights: WeightsOpt = None,
+    pooling: PoolingOpt = PoolingChoice.max,
+    device: DeviceOpt = DeviceChoice.auto,
+    seed: SeedOpt = 0,
+    tolerance: ToleranceOpt = OptimizerSettings.tolerance,
+    bit_depth: Annotated[int, typer.Option(help="8 or 16 bits per channel.")] = 8,
+    quiet: QuietOpt = False,
+) -> None:
+    """Stylise one image: videostyle image photo.jpg --style painting.jpg -o out.png"""
+    with _errors():
+        _run_image(
+            content=content, style=style, output=output, size=size, iterations=iterations,
+            optimizer=optimizer.value, init=init, content_weight=content_weight,
+            style_weight=style_weight, tv_weight=tv_weight, style_weights=style_weights,
+            style_scale=style_scale, style_mask=style_mask or [],
+            original_colors=original_colors.value if original_colors else None,
+            network=network.value, weights=weights, pooling=pooling.value,
+            device=device.value, seed=seed, tolerance=tolerance, bit_depth=bit_depth,
+            quiet=quiet,
+        )
+
+
+def _run_image(
+    *,
+    content: Path,
+    style: list[Path],
+    output: Path,
+    size: int,
+    iterations: int,
+    optimizer: str,
+    init: str,
+    content_weight: float,
+    style_weight: float | None,
+    tv_weight: float | None,
+    style_weights: str | None,
+    style_scale: float,
+    style_mask: list[Path],
+    original_colors: str | None,
+    network: str,
+    weights: Path | None,
+    pooling: str,
+    device: str,
+    seed: int,
+    tolerance: float,
+    bit_depth: int,
+    quiet: bool,
+) -> None:
+    from .networks import load_network, resolve_device
+    from .stylize import INIT_CHOICES, ImageSettings, stylize_image
+    from .video import read_image, write_image
+
+    if not style:
+        raise InputError("at least one --style image is needed")
+    if bit_depth not in (8, 16):
+        raise InputError(f"--bit-depth must be 8 or 16, got {bit_depth}")
+    if output.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
+        raise InputError(f"output {output} must end in .png, .tif or .jpg")
+    if output.parent.exists() and not output.parent.is_dir():
+        raise InputError(f"cannot write {output}: {output.parent} is not a folder")
+    _check_files([content, *style, *style_mask], "input file")
+    if style_mask and len(style_mask) != len(style):
+        raise InputError(f"{len(style)} --style but {len(style_mask)} --style-mask; give one each")
+    blend = _parse_floats(style_weights, "--style-weights")
+    init_image = None
+    if init not in INIT_CHOICES:
+        init_path = Path(init)
+        if not init_path.is_file():
+            raise InputError(
+                f"--init must be one of {', '.join(INIT_CHOICES)} or an image file; "
+                f"{init!r} is neither"
+            )
+        init_image = read_image(init_path)
+    settings = ImageSettings(
+        size=size,
+        style_scale=style_scale,
+        style_blend=blend,
+        init=init,
+        original_colors=original_colors,
+        engine=engine_settings(
+            network=network, pooling=pooling, content_weight=content_weight,
+            style_weight=style_weight, tv_weight=tv_weight, optimizer=optimizer,
+            iterations=iterations, tolerance=tolerance, seed=seed,
+        ),
+    )
+    content_img = read_image(content)
+    style_imgs = [read_image(p) for p in style]
+    masks = [read_image(p).mean(axis=2) for p in style_mask] or None
+    torch_device = resolve_device(device)
+    net = load_network(network, weights=weights, pooling=pooling, device=torch_device)  # type: ignore[arg-type]
+    started = time.monotonic()
+    with _iteration_bar(iterations, quiet, content.name) as callback:
+        result = stylize_image(
+            content_img,
+            style_imgs,
+            network=net,
+            settings=settings,
+            masks=masks,
+            init_image=init_image,
+            device=torch_device,
+            callback=callback,  # type: ignore[arg-type]
+        )
+    write_image(output, result.image, bit_depth=bit_depth)
+    if not quiet:
+        typer.echo(
+            f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, "
+            f"{result.iterations} iterations, stopped: {result.stop_reason}, "
+            f"{time.monotonic() - started:.1f}s on {torch_device}; style loss "
+            f"{result.initial_losses['style']:.4g} -> {result.losses['style']:.4g}; "
+            f"{net.weights.network} weights sha256 {net.weights.sha256[:12]})"
+        )
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"videostyle {__version__}")
+        raise typer.Exit(0)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console entry point: one line on stderr for usage errors, exit codes kept."""
+    logging.basicConfig(level=logging.WARNING, format="videostyle: %(message)s")
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except click_exc.UsageError as exc:
+        hint = f" (see: videostyle {exc.ctx.info_name} --help)" if exc.ctx else ""
+        _print_error(f"{exc.format_message()}{hint}")
+        sys.exit(2)
+    except (click_exc.Exit, typer.Exit) as exc:
+        sys.exit(exc.exit_code)
+    except (click_exc.Abort, typer.Abort, KeyboardInterrupt):
+        _print_error("interrupted")
+        sys.exit(130)
+    except click_exc.ClickException as exc:
+        _print_error(exc.format_message())
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_error(message: str) -> None:
+    print(f"videostyle: error: {' '.join(message.split())}", file=sys.stderr)

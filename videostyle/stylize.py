@@ -1,0 +1,220 @@
+"""The still-image stage: prepare content, styles, masks and init, then optimise.
+
+Used as is by ``videostyle image`` and frame by frame by the video pipeline. Images enter
+and leave as numpy float32 ``(H, W, 3)`` RGB in ``[0, 1]``; masks as float32 ``(H, W)``
+in ``[0, 1]`` (white = the style applies there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from .color import original_colors
+from .config import DEFAULT_SIZE, EngineSettings
+from .errors import InputError
+from .networks import LossNetwork, WeightsInfo
+from .optimize import (
+    Objective,
+    ProgressCallback,
+    StyleTarget,
+    TemporalTerm,
+    build_style_targets,
+    optimize,
+    random_init,
+)
+from .video import fit_size
+
+INIT_CHOICES: tuple[str, ...] = ("content", "random", "style")
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """Settings of one stylised still image (the engine's on top of them).
+
+    ``init``: ``content``, ``random`` (seeded), ``style``, or a path to an image file.
+    ``style_blend``: one weight per style image, normalised to sum 1 (None: equal).
+    ``style_scale``: linear size of the style relative to the content's area (Ruder's
+    ``getStyleImages``: area matched to the content's, then times ``style_scale ** 2``).
+    """
+
+    size: int | None = DEFAULT_SIZE
+    style_scale: float = 1.0
+    style_blend: tuple[float, ...] | None = None
+    init: str = "content"
+    original_colors: str | None = None
+    engine: EngineSettings = field(default_factory=EngineSettings)
+
+
+@dataclass
+class ImageResult:
+    """A stylised image and what produced it."""
+
+    image: np.ndarray
+    losses: dict[str, float]
+    initial_losses: dict[str, float]
+    iterations: int
+    stop_reason: str
+    weights: WeightsInfo
+
+
+def to_tensor(image: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
+    """``(H, W, 3)`` numpy -> ``(1, 3, H, W)`` float32 tensor (on ``device``)."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"expected an RGB image (H, W, 3), got shape {image.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+    tensor = tensor[None].contiguous()  # (1, 3, H, W)
+    return tensor.to(device) if device is not None else tensor
+
+
+def to_image(tensor: torch.Tensor) -> np.ndarray:
+    """``(1, 3, H, W)`` tensor -> ``(H, W, 3)`` float32 numpy on the CPU."""
+    return tensor.detach()[0].permute(1, 2, 0).float().cpu().numpy().copy()
+
+
+def mask_tensor(
+    mask: np.ndarray, size: tuple[int, int], device: torch.device | None
+) -> torch.Tensor:
+    """``(H, W)`` or ``(H, W, C)`` mask -> ``(1, 1, h, w)`` at ``size = (w, h)``."""
+    if mask.ndim == 3:
+        mask = mask.mean(axis=2)
+    resized = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    tensor = torch.from_numpy(np.clip(resized, 0.0, 1.0))[None, None]
+    return tensor.to(device) if device is not None else tensor
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize ``(H, W, 3)`` to ``size = (w, h)``: area when shrinking, cubic otherwise."""
+    h, w = image.shape[:2]
+    if (w, h) == size:
+        return image
+    shrink = size[0] <= w and size[1] <= h
+    out = cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return np.clip(out, 0.0, 1.0)
+
+
+def scale_style(style: np.ndarray, content_size: tuple[int, int], scale: float) -> np.ndarray:
+    """Resize a style image to the content's area times ``scale ** 2``, keeping its aspect.
+
+    ``content_size`` is ``(w, h)``. This is what Ruder et al.'s ``getStyleImages`` does.
+    """
+    if scale <= 0:
+        raise InputError(f"--style-scale must be > 0, got {scale}")
+    h, w = style.shape[:2]
+    factor = math.sqrt(content_size[0] * content_size[1] / (w * h)) * scale
+    size = (max(16, round(w * factor)), max(16, round(h * factor)))
+    return resize_image(style, size)
+
+
+def make_init(
+    kind: str,
+    *,
+    content: torch.Tensor,
+    style: np.ndarray,
+    seed: int,
+    image: np.ndarray | None = None,
+) -> torch.Tensor:
+    """The starting image ``(1, 3, H, W)`` for ``kind`` in ``content|random|style|file``.
+
+    ``image`` is the already-loaded file for a file init.
+    """
+    h, w = content.shape[-2:]
+    if kind == "content":
+        return content.clone()
+    if kind == "random":
+        return random_init((1, 3, h, w), seed=seed, device=content.device)
+    if kind == "style":
+        return to_tensor(resize_image(style, (w, h)), content.device)
+    if image is not None:
+        return to_tensor(resize_image(image, (w, h)), content.device)
+    raise InputError(
+        f"unknown init {kind!r}; expected one of {', '.join(INIT_CHOICES)} or an image file"
+    )
+
+
+def prepare_styles(
+    network: LossNetwork,
+    styles: Sequence[np.ndarray],
+    *,
+    content_size: tuple[int, int],
+    settings: ImageSettings,
+    masks: Sequence[np.ndarray | None] | None = None,
+    device: torch.device | None = None,
+) -> list[StyleTarget]:
+    """Style targets for content of ``content_size = (w, h)``; masks at that size."""
+    scaled = [to_tensor(scale_style(s, content_size, settings.style_scale), device) for s in styles]
+    mask_tensors = None
+    if masks is not None:
+        mask_tensors = [None if m is None else mask_tensor(m, content_size, device) for m in masks]
+    return build_style_targets(
+        network,
+        scaled,
+        layers=settings.engine.style_layers,
+        blend=settings.style_blend,
+        masks=mask_tensors,
+    )
+
+
+def stylize_image(
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+    *,
+    network: LossNetwork,
+    settings: ImageSettings,
+    masks: Sequence[np.ndarray | None] | None = None,
+    init_image: np.ndarray | None = None,
+    device: torch.device | None = None,
+    callback: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    temporal: Sequence[TemporalTerm] = (),
+) -> ImageResult:
+    """Stylise one image with neural style.
+
+    Args:
+        content: ``(H, W, 3)`` RGB ``[0, 1]``; resized to ``settings.size`` (longest side).
+        styles: one or more style images ``(H_s, W_s, 3)``.
+        masks: one per style (``None`` entries apply everywhere), any size.
+        init_image: the image for a file init (``settings.init`` not in INIT_CHOICES).
+    """
+    h, w = content.shape[:2]
+    if settings.size is not None and settings.size < 16:
+        raise InputError(f"--size must be at least 16 pixels, got {settings.size}")
+    size = fit_size(w, h, settings.size)
+    content = resize_image(content, size)
+    content_t = to_tensor(content, device)
+    targets = prepare_styles(
+        network, styles, content_size=size, settings=settings, masks=masks, device=device
+    )
+    init = make_init(
+        settings.init,
+        content=content_t,
+        style=styles[0],
+        seed=settings.engine.seed,
+        image=init_image,
+    )
+    objective = Objective(
+        network, content=content_t, styles=targets, settings=settings.engine, temporal=temporal
+    )
+    result = optimize(
+        objective,
+        init,
+        settings=settings.engine.optimizer,
+        callback=callback,
+        should_stop=should_stop,
+    )
+    image = to_image(result.image)
+    if settings.original_colors:
+        image = original_colors(image, content, settings.original_colors)
+    return ImageResult(
+        image=image,
+        losses=result.losses,
+        initial_losses=result.initial_losses,
+        iterations=result.iterations,
+        stop_reason=result.stop_reason,
+        weights=network.weights,
+    )
