@@ -417,3 +417,339 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 def _print_error(message: str) -> None:
     print(f"videostyle: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+# ---- render ---------------------------------------------------------------------------
+
+
+def _parse_iterations(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise InputError(f"--iterations takes N or FIRST,REST (integers), got {text!r}") from None
+    if len(values) not in (1, 2) or min(values) < 0:
+        raise InputError(f"--iterations takes N or FIRST,REST (>= 0), got {text!r}")
+    return (values[0], values[-1])
+
+
+def _parse_range(text: str | None) -> tuple[int | None, int | None]:
+    if not text:
+        return (None, None)
+    if ":" not in text:
+        raise InputError(f"--frames takes START:END (1-based, inclusive), got {text!r}")
+    a, b = text.split(":", 1)
+    try:
+        start = int(a) if a.strip() else None
+        end = int(b) if b.strip() else None
+    except ValueError:
+        raise InputError(f"--frames takes START:END with integers, got {text!r}") from None
+    if (start is not None and start < 1) or (end is not None and end < 1):
+        raise InputError(f"--frames numbers are 1-based, got {text!r}")
+    if start is not None and end is not None and start > end:
+        raise InputError(f"--frames {text} selects no frames (start > end)")
+    return (start, end)
+
+
+def _parse_offsets(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        raise InputError(f"--long-term takes offsets like 1,10,20,40, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise InputError(f"--long-term offsets must be >= 1, got {text!r}")
+    return values
+
+
+class QualityChoice(StrEnum):
+    draft = "draft"
+    standard = "standard"
+    final = "final"
+
+
+class CodecChoice(StrEnum):
+    h264 = "h264"
+    prores = "prores"
+    ffv1 = "ffv1"
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; a second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def install(self) -> None:
+        import signal
+
+        def handler(signum: int, _frame: object) -> None:
+            if self.signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.signal = signum
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+@app.command()
+def render(
+    source: Annotated[
+        Path, typer.Argument(help="Video file, folder of frames, or pattern like shot_%04d.png.")
+    ],
+    style: StyleOpt,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Output video (.mp4/.mov/.mkv) or out_%04d.png."),
+    ],
+    quality: Annotated[
+        QualityChoice,
+        typer.Option(help="Preset for size, iterations, flow and long-term offsets."),
+    ] = QualityChoice.standard,
+    size: Annotated[
+        int | None, typer.Option(help="Longest side in pixels [default: from --quality].", min=16)
+    ] = None,
+    frames: Annotated[
+        str | None, typer.Option(help="START:END, 1-based and inclusive; either end optional.")
+    ] = None,
+    fps: Annotated[
+        str | None, typer.Option(help="Frame rate of an image sequence, e.g. 24 or 24000/1001.")
+    ] = None,
+    iterations: Annotated[
+        str | None,
+        typer.Option(help="N, or FIRST,REST for the first and the later frames "
+                     "[default: from --quality]."),
+    ] = None,
+    optimizer: OptimizerOpt = OptimizerChoice.lbfgs,
+    first_frame_init: Annotated[
+        str, typer.Option(help="First frame starts from: content, random, style, or a file.")
+    ] = "content",
+    init: Annotated[
+        str, typer.Option(help="Later frames start from: prev-warped, prev, content, random.")
+    ] = "prev-warped",
+    independent: Annotated[
+        bool, typer.Option("--independent", help="Each frame on its own (flickers).")
+    ] = False,
+    flow: Annotated[
+        str | None,
+        typer.Option(help="Flow estimator (dis, dis-fast, farneback, deepflow, tvl1) or a "
+                     "folder of forward_i_j.flo/backward_j_i.flo files."),
+    ] = None,
+    long_term: Annotated[
+        str | None,
+        typer.Option(help="Temporal offsets J, e.g. 1,10,20,40 (1 = short-term only) "
+                     "[default: from --quality]."),
+    ] = None,
+    temporal_weight: Annotated[
+        float | None,
+        typer.Option(help="Weight of the temporal loss [default: 1.31e7, the reference's "
+                     "strength relative to content].", min=0.0),
+    ] = None,
+    content_weight: ContentWOpt = 1.0,
+    style_weight: StyleWOpt = None,
+    tv_weight: TvWOpt = None,
+    style_weights: StyleWeightsOpt = None,
+    style_scale: StyleScaleOpt = 1.0,
+    style_mask: Annotated[
+        list[str] | None,
+        typer.Option("--style-mask", metavar="MASK",
+                     help="Mask per --style: an image, or a frame sequence matching the video."),
+    ] = None,
+    original_colors: ColorsOpt = None,
+    network: NetworkOpt = NetworkChoice.vgg16,
+    weights: WeightsOpt = None,
+    pooling: PoolingOpt = PoolingChoice.max,
+    device: DeviceOpt = DeviceChoice.auto,
+    seed: SeedOpt = 0,
+    tolerance: ToleranceOpt = OptimizerSettings.tolerance,
+    codec: Annotated[
+        CodecChoice, typer.Option(help="h264 (.mp4), prores (ProRes 422 HQ, .mov), ffv1.")
+    ] = CodecChoice.h264,
+    bit_depth: Annotated[int, typer.Option(help="Bits per channel of a PNG sequence output.")] = 8,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Run folder [default: OUTPUT.videostyle].")
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Discard the run folder's frames, start over.")
+    ] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Stylise a video: videostyle render in.mp4 --style painting.jpg -o out.mp4
+
+    Runs can be interrupted at any time (Ctrl-C); the same command resumes.
+    """
+    from fractions import Fraction
+
+    from .config import DEFAULT_TEMPORAL_WEIGHT, PRESETS
+    from .networks import load_network, resolve_device
+    from .pipeline import Renderer, RenderSettings
+    from .stylize import ImageSettings
+    from .video import parse_fps
+
+    stop = _StopFlag()
+    with _errors():
+        preset = PRESETS[quality.value]
+        iters = _parse_iterations(iterations) or preset.iterations
+        offsets = _parse_offsets(long_term) or preset.long_term
+        if style_mask:
+            _check_files([Path(m) for m in style_mask if "%" not in m and
+                          not Path(m).is_dir()], "style mask")
+        _check_files(list(style), "style image")
+        if not source.exists() and "%" not in str(source):
+            raise InputError(f"input {source} does not exist")
+        engine = engine_settings(
+            network=network.value, pooling=pooling.value, content_weight=content_weight,
+            style_weight=style_weight, tv_weight=tv_weight, optimizer=optimizer.value,
+            iterations=iters[0], tolerance=tolerance, seed=seed,
+        )
+        settings = RenderSettings(
+            source=source,
+            styles=tuple(style),
+            output=output,
+            image=ImageSettings(
+                size=size if size is not None else preset.size,
+                style_scale=style_scale,
+                style_blend=_parse_floats(style_weights, "--style-weights"),
+                init=first_frame_init,
+                original_colors=original_colors.value if original_colors else None,
+                engine=engine,
+            ),
+            style_masks=tuple(style_mask or ()),
+            fps=Fraction(parse_fps(fps)) if fps else None,
+            frames=_parse_range(frames),
+            iterations=iters,
+            init=init,
+            independent=independent,
+            flow=flow or preset.flow,
+            long_term=offsets,
+            temporal_weight=DEFAULT_TEMPORAL_WEIGHT if temporal_weight is None
+            else temporal_weight,
+            codec=codec.value,
+            bit_depth=bit_depth,
+            workdir=workdir,
+            restart=restart,
+        )
+        torch_device = resolve_device(device.value)
+        net = load_network(network.value, weights=weights, pooling=pooling.value,  # type: ignore[arg-type]
+                           device=torch_device)
+        stop.install()
+        with _frame_bar(quiet) as (on_frame, on_iteration):
+            renderer = Renderer(
+                settings, network=net, device=torch_device, on_frame=on_frame,
+                on_iteration=on_iteration, should_stop=stop,
+            )
+            try:
+                result = renderer.run()
+            except Exception as exc:
+                from .errors import Interrupted
+
+                if isinstance(exc, Interrupted) or stop.signal is not None:
+                    _interrupted(stop, output, workdir)
+                raise
+        for warning in result.warnings:
+            typer.echo(f"videostyle: warning: {warning}", err=True)
+        if not quiet:
+            typer.echo(
+                f"wrote {result.output} ({result.frames} frames at {result.fps} fps, "
+                f"{result.computed} computed now; run folder {result.workdir})"
+            )
+
+
+def _interrupted(stop: _StopFlag, output: Path, workdir: Path | None) -> NoReturn:
+    import signal
+
+    code = 143 if stop.signal == signal.SIGTERM else 130
+    typer.echo(
+        "videostyle: interrupted; finished frames are kept. Run the same command again to "
+        f"resume (see: videostyle status {workdir or output}).",
+        err=True,
+    )
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _frame_bar(quiet: bool) -> Iterator[tuple[object, object]]:
+    """Progress over frames: a rich bar on a terminal, plain lines otherwise."""
+    from .pipeline import FrameProgress
+
+    if quiet:
+        yield (None, None)
+        return
+    if not sys.stdout.isatty():
+
+        def plain(p: FrameProgress) -> None:
+            if p.skipped:
+                return
+            eta = f", ETA {_duration(p.eta_seconds)}" if p.eta_seconds is not None else ""
+            losses = " ".join(f"{k}={v:.4g}" for k, v in p.losses.items())
+            typer.echo(
+                f"frame {p.frame} ({p.position}/{p.total}) {p.seconds:.1f}s, "
+                f"{p.iterations} it{eta}; {losses}"
+            )
+
+        yield (plain, None)
+        return
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        TextColumn("frames"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA {task.fields[eta]}"),
+        TextColumn("{task.fields[info]}"),
+    ) as bar:
+        task = bar.add_task("frames", total=None, eta="?", info="")
+
+        def update(p: FrameProgress) -> None:
+            info = "" if p.skipped else (
+                f"frame {p.frame}: {p.seconds:.1f}s, {p.iterations} it, "
+                f"loss {p.losses.get('total', 0):.4g}"
+            )
+            bar.update(
+                task, total=p.total, completed=p.position,
+                eta=_duration(p.eta_seconds) if p.eta_seconds is not None else "?",
+                info=info or bar.tasks[0].fields["info"],
+            )
+
+        yield (update, None)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@app.command()
+def status(
+    target: Annotated[Path, typer.Argument(help="A render's output path or its run folder.")],
+) -> None:
+    """What a render has done, what is left, its settings, and an ETA."""
+    import json
+
+    from .pipeline import status as run_status
+
+    with _errors():
+        info = run_status(target)
+    pixels = info["manifest"]["pixels"]
+    typer.echo(f"run folder: {info['workdir']}")
+    typer.echo(
+        f"frames {info['first_frame']}..{info['last_frame']}: {info['done']} done, "
+        f"{info['left']} left"
+    )
+    if info["seconds_per_frame"] is not None:
+        typer.echo(
+            f"{info['seconds_per_frame']:.1f}s per frame; ETA {_duration(info['eta_seconds'])}"
+        )
+    typer.echo("settings: " + json.dumps(pixels, sort_keys=True))

@@ -77,3 +77,38 @@ class EngineSettings:
 
 
 DEFAULT_SIZE = 512
+
+#: Temporal weight relative to content weight 1 (see docs/temporal.md for the derivation):
+#: Ruder et al.'s reference uses content 5 and temporal 1000 with the temporal loss on
+#: Caffe pixels (image x 256), i.e. 200 * 256**2 in [0, 1] pixels per unit of content
+#: weight, for the same mean-normalised content loss on Caffe-scale VGG features.
+REFERENCE_CONTENT_WEIGHT = 5.0
+REFERENCE_TEMPORAL_WEIGHT = 1000.0
+REFERENCE_PIXEL_SCALE = 256.0
+DEFAULT_TEMPORAL_WEIGHT = (
+    REFERENCE_TEMPORAL_WEIGHT / REFERENCE_CONTENT_WEIGHT * REFERENCE_PIXEL_SCALE**2
+)
+
+INIT_LATER: tuple[str, ...] = ("prev-warped", "prev", "content", "random")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A quality preset: each value is the default of the matching ``render`` option."""
+
+    size: int | None
+    iterations: tuple[int, int]  # (first frame, later frames)
+    long_term: tuple[int, ...]
+    flow: str
+    passes: int = 1
+
+
+PRESETS: dict[str, Preset] = {
+    # A preview on a laptop CPU: small, few iterations, short-term consistency only.
+    "draft": Preset(size=192, iterations=(50, 12), long_term=(1,), flow="dis"),
+    # A good render on a GPU.
+    "standard": Preset(size=512, iterations=(400, 150), long_term=(1, 10, 20), flow="dis"),
+    # The paper's budget (Ruder et al.: 2000 / 1000 iterations, J = {1, 10, 20, 40}).
+    "final": Preset(size=None, iterations=(2000, 1000), long_term=(1, 10, 20, 40), flow="dis"),
+}
+DEFAULT_PRESET = "standard"

@@ -48,3 +48,9 @@ class OptimizationError(VideostyleError):
     """The optimiser diverged (NaN or Inf loss) and could not recover."""
 
     exit_code = 7
+
+
+class Interrupted(VideostyleError):
+    """A render was stopped by a signal; finished frames are kept and it can resume."""
+
+    exit_code = 130

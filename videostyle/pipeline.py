@@ -1,0 +1,602 @@
+"""The render stage chain: decode -> flow -> init -> optimise -> store -> encode.
+
+:class:`Renderer` is the only place that knows the order of the stages. Each stage is a
+short call into its own module (:mod:`video`, :mod:`flow`, :mod:`optimize`,
+:mod:`workdir`); data between them are numpy images ``(H, W, 3)`` RGB in ``[0, 1]`` on
+disk in the run folder, addressed by the source's 1-based frame numbers.
+
+Determinism and resume: every input of a frame's optimisation is read back from the run
+folder (content frames, stored stylised neighbours, cached flows), never taken from
+memory, so a resumed render computes exactly what an uninterrupted one computes
+(byte-identical on the same CPU, thread count and torch build).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from . import __version__
+from . import flow as flowmod
+from .config import DEFAULT_TEMPORAL_WEIGHT, INIT_LATER, EngineSettings
+from .errors import InputError, Interrupted
+from .networks import LossNetwork, sha256_file
+from .optimize import (
+    Objective,
+    OptimizeResult,
+    ProgressCallback,
+    StyleTarget,
+    TemporalTerm,
+    optimize,
+    random_init,
+)
+from .stylize import (
+    INIT_CHOICES,
+    ImageSettings,
+    make_init,
+    mask_tensor,
+    prepare_styles,
+    to_image,
+    to_tensor,
+)
+from .video import (
+    CODECS,
+    SourceInfo,
+    encode_video,
+    fit_size,
+    is_sequence_pattern,
+    list_sequence,
+    probe,
+    read_frames,
+    read_image,
+    write_image,
+    write_sequence,
+)
+from .workdir import FrameRecord, RunFolder, default_workdir, sha256_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Everything a render needs. Options are documented on ``videostyle render --help``.
+
+    ``frames``: 1-based inclusive ``(start, end)`` of the source, either end None.
+    ``iterations``: ``(first frame, later frames)``.
+    ``image.init`` is the first frame's init; ``init`` the later frames'.
+    ``long_term``: the offsets J of the temporal loss (``(1,)`` = short-term only).
+    ``flow``: an estimator name of :func:`videostyle.flow.make_estimator`, or a folder of
+    ``.flo`` files named as the reference implementation names them.
+    """
+
+    source: Path
+    styles: tuple[Path, ...]
+    output: Path
+    image: ImageSettings = field(default_factory=ImageSettings)
+    style_masks: tuple[str, ...] = ()
+    fps: Fraction | None = None
+    frames: tuple[int | None, int | None] = (None, None)
+    iterations: tuple[int, int] = (400, 150)
+    init: str = "prev-warped"
+    independent: bool = False
+    flow: str = flowmod.DEFAULT_ESTIMATOR
+    long_term: tuple[int, ...] = (1,)
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
+    codec: str = "h264"
+    bit_depth: int = 8
+    workdir: Path | None = None
+    restart: bool = False
+
+    @property
+    def engine(self) -> EngineSettings:
+        return self.image.engine
+
+
+@dataclass(frozen=True)
+class FrameProgress:
+    """One finished (or skipped) frame, as handed to the frame callback."""
+
+    frame: int
+    position: int  # 1-based position in the rendered range
+    total: int
+    seconds: float
+    iterations: int
+    losses: dict[str, float]
+    skipped: bool
+    eta_seconds: float | None
+
+
+@dataclass
+class RenderResult:
+    """What a render produced."""
+
+    output: Path
+    workdir: Path
+    frames: int
+    computed: int
+    fps: Fraction
+    warnings: list[str]
+
+
+FrameCallback = Callable[[FrameProgress], None]
+
+
+def _is_flow_folder(flow: str) -> bool:
+    return flow not in flowmod.ESTIMATOR_NAMES
+
+
+def _check_settings(s: RenderSettings) -> None:
+    if not s.styles:
+        raise InputError("at least one --style image is needed")
+    for path in (s.source, *s.styles):
+        if not is_sequence_pattern(str(path)) and not Path(path).exists():
+            raise InputError(f"input {path} does not exist")
+    if s.codec not in CODECS:
+        raise InputError(f"unknown codec {s.codec!r}; expected one of: {', '.join(CODECS)}")
+    if s.init not in INIT_LATER:
+        raise InputError(f"--init must be one of {', '.join(INIT_LATER)}, got {s.init!r}")
+    if s.image.init not in INIT_CHOICES and not Path(s.image.init).is_file():
+        raise InputError(
+            f"--first-frame-init must be one of {', '.join(INIT_CHOICES)} or an image file; "
+            f"{s.image.init!r} is neither"
+        )
+    if any(j < 1 for j in s.long_term) or not s.long_term:
+        raise InputError(f"--long-term offsets must be >= 1, got {s.long_term}")
+    if min(s.iterations) < 0:
+        raise InputError(f"--iterations must be >= 0, got {s.iterations}")
+    if s.bit_depth not in (8, 16):
+        raise InputError(f"--bit-depth must be 8 or 16, got {s.bit_depth}")
+    if s.style_masks and len(s.style_masks) != len(s.styles):
+        raise InputError(
+            f"{len(s.styles)} --style but {len(s.style_masks)} --style-mask; give one each"
+        )
+    out_dir = s.output.parent
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"cannot write {s.output}: {out_dir} is not a folder")
+    if not out_dir.exists():
+        raise InputError(f"the output folder {out_dir} does not exist; create it first")
+    import os
+
+    if not os.access(out_dir, os.W_OK):
+        raise InputError(f"the output folder {out_dir} is not writable")
+    if not is_sequence_pattern(str(s.output)):
+        suffix = s.output.suffix.lower()
+        if suffix not in (".mp4", ".mov", ".mkv"):
+            raise InputError(
+                f"output {s.output} must end in .mp4, .mov or .mkv, or be an image "
+                "sequence pattern such as out_%04d.png"
+            )
+        if s.codec == "prores" and suffix != ".mov":
+            raise InputError("ProRes goes in a .mov container; fix: -o NAME.mov")
+
+
+def _environment(device: torch.device) -> dict[str, Any]:
+    return {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+    }
+
+
+def pixel_settings(s: RenderSettings, info: SourceInfo, start: int, end: int,
+                   size: tuple[int, int], weights_id: str) -> dict[str, Any]:
+    """Every setting that changes pixels, in JSON form (what resume compares)."""
+    engine = dataclasses.asdict(s.engine)
+    image = dataclasses.asdict(s.image)
+    image.pop("engine")
+    return {
+        "source": info.fingerprint,
+        "frames": [start, end],
+        "size": list(size),
+        "styles": [sha256_file(Path(p)) for p in s.styles],
+        "style_masks": list(s.style_masks),
+        "image": image,
+        "engine": engine,
+        "iterations": list(s.iterations),
+        "init": s.init,
+        "independent": s.independent,
+        "flow": s.flow,
+        "long_term": list(s.long_term),
+        "temporal_weight": s.temporal_weight,
+        "weights": weights_id,
+    }
+
+
+def png16(image: np.ndarray) -> bytes:
+    """Encode ``(H, W, 3)`` float RGB ``[0, 1]`` as a 16-bit PNG (what frames are stored as)."""
+    q = np.rint(np.clip(image, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(q[..., ::-1]))
+    if not ok:
+        raise InputError("could not encode a frame as PNG")
+    return data.tobytes()
+
+
+class Renderer:
+    """Runs one render, resuming from its run folder.
+
+    Args:
+        settings: the render.
+        network: the loss network (already on ``device``).
+        device: where to optimise.
+        on_frame: called after every frame (also for frames already done).
+        on_iteration: called after every optimiser iteration.
+        should_stop: polled between iterations; True abandons the current frame and
+            raises :class:`~videostyle.errors.Interrupted`.
+    """
+
+    def __init__(
+        self,
+        settings: RenderSettings,
+        *,
+        network: LossNetwork,
+        device: torch.device,
+        on_frame: FrameCallback | None = None,
+        on_iteration: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.s = settings
+        self.network = network
+        self.device = device
+        self.on_frame = on_frame
+        self.on_iteration = on_iteration
+        self.should_stop = should_stop
+        self.warnings: list[str] = []
+
+    # ---- the chain ---------------------------------------------------------------------
+    def run(self) -> RenderResult:
+        s = self.s
+        _check_settings(s)
+        info = probe(s.source, fps=s.fps)  # 1. what the source is
+        start, end = self._range(info)
+        size = fit_size(info.width, info.height, s.image.size)
+        run = RunFolder(s.workdir or default_workdir(s.output))
+        self.warnings += run.open(  # 2. the run folder (refuses a mismatched resume)
+            {
+                "package_version": __version__,
+                "source_info": {
+                    "path": str(info.path), "fps": str(info.fps), "frames": info.n_frames,
+                    "width": info.width, "height": info.height, "audio": info.has_audio,
+                },
+                "weights": dataclasses.asdict(self.network.weights),
+                "pixels": pixel_settings(
+                    s, info, start, end, size,
+                    f"{self.network.weights.network}:{self.network.weights.sha256}",
+                ),
+                "environment": _environment(self.device),
+            },
+            restart=s.restart,
+        )
+        frames = list(range(start, end + 1))
+        self._decode(info, run, frames, size)  # 3. source frames at the render size
+        targets = self._style_targets(size)  # 4. style Gram matrices, once
+        computed = 0
+        with self._flows(run) as flows:  # 5. optical flow, ahead of the optimiser
+            computed = self._stylize_all(run, frames, targets, flows)
+        self._encode(info, run, frames)  # 6. the output, at the source's exact rate
+        return RenderResult(
+            output=s.output, workdir=run.root, frames=len(frames), computed=computed,
+            fps=info.fps, warnings=self.warnings,
+        )
+
+    # ---- stages ------------------------------------------------------------------------
+    def _range(self, info: SourceInfo) -> tuple[int, int]:
+        start = self.s.frames[0] or 1
+        end = self.s.frames[1] or info.n_frames
+        if start > end or start < 1:
+            raise InputError(
+                f"--frames {start}:{end} selects no frames (1-based, inclusive, start <= end)"
+            )
+        if end > info.n_frames:
+            raise InputError(
+                f"--frames {start}:{end} reaches past the source's last frame {info.n_frames}"
+            )
+        return start, end
+
+    def _decode(
+        self, info: SourceInfo, run: RunFolder, frames: list[int], size: tuple[int, int]
+    ) -> None:
+        missing = [f for f in frames if not run.content_path(f).is_file()]
+        if not missing:
+            return
+        depth = 16 if info.bit_depth > 8 else 8
+        for number, frame in read_frames(info, start=missing[0], end=missing[-1], size=size):
+            if number in missing:
+                write_image(run.content_path(number), frame, bit_depth=depth)
+
+    def _style_targets(self, size: tuple[int, int]) -> list[StyleTarget]:
+        styles = [read_image(p) for p in self.s.styles]
+        self._style0 = styles[0]
+        masks: list[np.ndarray | None] | None = None
+        if self.s.style_masks:
+            masks = [None] * len(styles)
+        return prepare_styles(
+            self.network, styles, content_size=size, settings=self.s.image, masks=masks,
+            device=self.device,
+        )
+
+    def _mask_for(self, index: int, frame: int, size: tuple[int, int]) -> np.ndarray:
+        spec = self.s.style_masks[index]
+        path = Path(spec)
+        if path.is_dir() or is_sequence_pattern(spec):
+            files = list_sequence(spec)
+            if frame > len(files):
+                raise InputError(
+                    f"mask sequence {spec} has {len(files)} frames; frame {frame} has no mask"
+                )
+            path = files[frame - 1]
+        return read_image(path).mean(axis=2)
+
+    def _frame_targets(
+        self, targets: list[StyleTarget], frame: int, size: tuple[int, int]
+    ) -> list[StyleTarget]:
+        if not self.s.style_masks:
+            return targets
+        return [
+            dataclasses.replace(
+                t, mask=mask_tensor(self._mask_for(k, frame, size), size, self.device)
+            )
+            for k, t in enumerate(targets)
+        ]
+
+    def _flows(self, run: RunFolder) -> flowmod.FlowPrefetcher | _NoFlow:
+        if not self._temporal():
+            return _NoFlow()
+        if _is_flow_folder(self.s.flow):
+            return _FolderFlow(flowmod.FileFlow(self.s.flow))
+        cache = flowmod.FlowCache(
+            run.flow_dir,
+            flowmod.make_estimator(self.s.flow),
+            lambda i: read_image(run.content_path(i)),
+        )
+        return flowmod.FlowPrefetcher(cache)
+
+    def _temporal(self) -> bool:
+        return not self.s.independent and (
+            self.s.init == "prev-warped" or self.s.temporal_weight > 0
+        )
+
+    def _pairs(self, frame: int, start: int) -> list[tuple[int, int]]:
+        pairs = []
+        for j in self._offsets(frame, start):
+            pairs += [(frame, frame - j), (frame - j, frame)]
+        return pairs
+
+    def _offsets(self, frame: int, start: int) -> list[int]:
+        return [j for j in sorted(set(self.s.long_term)) if frame - j >= start]
+
+    def _stylize_all(
+        self,
+        run: RunFolder,
+        frames: list[int],
+        targets: list[StyleTarget],
+        flows: Any,
+    ) -> int:
+        start = frames[0]
+        todo = [f for f in frames if not run.is_done(f)]
+        if hasattr(flows, "schedule"):
+            flows.schedule(p for f in todo for p in self._pairs(f, start))
+        timings = [r.seconds for r in run.records(frames) if r.frame not in todo]
+        computed = 0
+        for position, frame in enumerate(frames, start=1):
+            if frame not in todo:
+                self._report(frame, position, len(frames), None, timings, len(todo) - computed)
+                continue
+            began = time.monotonic()
+            result = self._stylize_frame(run, frame, start, targets, flows)
+            seconds = time.monotonic() - began
+            image = to_image(result.image)
+            if self.s.image.original_colors:
+                from .color import original_colors
+
+                image = original_colors(
+                    image, read_image(run.content_path(frame)), self.s.image.original_colors
+                )
+            png = png16(image)
+            run.commit_frame(
+                frame,
+                png,
+                FrameRecord(
+                    frame=frame, sha256=sha256_bytes(png), seconds=round(seconds, 3),
+                    iterations=result.iterations, losses=result.losses,
+                ),
+            )
+            computed += 1
+            timings.append(seconds)
+            self._report(frame, position, len(frames), result, timings, len(todo) - computed,
+                         seconds=seconds)
+        return computed
+
+    def _report(
+        self,
+        frame: int,
+        position: int,
+        total: int,
+        result: OptimizeResult | None,
+        timings: list[float],
+        remaining: int,
+        seconds: float = 0.0,
+    ) -> None:
+        if self.on_frame is None:
+            return
+        recent = timings[-10:]
+        eta = sum(recent) / len(recent) * remaining if recent else None
+        self.on_frame(
+            FrameProgress(
+                frame=frame, position=position, total=total, seconds=seconds,
+                iterations=result.iterations if result else 0,
+                losses=result.losses if result else {}, skipped=result is None,
+                eta_seconds=eta,
+            )
+        )
+
+    def _stylize_frame(
+        self,
+        run: RunFolder,
+        frame: int,
+        start: int,
+        targets: list[StyleTarget],
+        flows: Any,
+    ) -> OptimizeResult:
+        s = self.s
+        content_np = read_image(run.content_path(frame))
+        size = (content_np.shape[1], content_np.shape[0])
+        content = to_tensor(content_np, self.device)
+        first = frame == start or s.independent
+        init = self._init(run, frame, content, flows, first)
+        temporal: list[TemporalTerm] = []
+        if not first and s.temporal_weight > 0:
+            temporal = self._temporal_terms(run, frame, start, flows)
+        weights = dataclasses.replace(
+            s.engine.weights, temporal=s.temporal_weight if temporal else 0.0
+        )
+        iterations = s.iterations[0] if frame == start else s.iterations[1]
+        engine = dataclasses.replace(
+            s.engine,
+            weights=weights,
+            optimizer=dataclasses.replace(s.engine.optimizer, iterations=iterations),
+        )
+        objective = Objective(
+            self.network,
+            content=content,
+            styles=self._frame_targets(targets, frame, size),
+            settings=engine,
+            temporal=temporal,
+        )
+        result = optimize(
+            objective,
+            init,
+            settings=engine.optimizer,
+            callback=self.on_iteration,
+            should_stop=self.should_stop,
+        )
+        if result.stop_reason == "interrupted":
+            raise Interrupted(f"stopped while rendering frame {frame}")
+        return result
+
+    def _init(
+        self, run: RunFolder, frame: int, content: torch.Tensor, flows: Any, first: bool
+    ) -> torch.Tensor:
+        s = self.s
+        seed = s.engine.seed * 1_000_003 + frame  # the same noise when a run resumes
+        if first:
+            if s.independent:
+                return content.clone()
+            image = None
+            if s.image.init not in INIT_CHOICES:
+                image = read_image(s.image.init)
+            return make_init(
+                s.image.init, content=content, style=self._style0, seed=seed, image=image
+            )
+        if s.init == "content":
+            return content.clone()
+        if s.init == "random":
+            return random_init(tuple(content.shape), seed=seed, device=content.device)
+        previous = read_image(run.frame_path(frame - 1))
+        if s.init == "prev":
+            return to_tensor(previous, self.device)
+        warped = flowmod.warp(previous, flows.get(frame, frame - 1))
+        return to_tensor(warped, self.device)
+
+    def _temporal_terms(
+        self, run: RunFolder, frame: int, start: int, flows: Any
+    ) -> list[TemporalTerm]:
+        offsets = self._offsets(frame, start)
+        weights = [
+            flowmod.warp_weights(flows.get(frame, frame - j), flows.get(frame - j, frame))
+            for j in offsets
+        ]
+        weights = flowmod.closest_first(weights)
+        terms = []
+        for j, c in zip(offsets, weights, strict=True):
+            earlier = read_image(run.frame_path(frame - j))
+            warped = flowmod.warp(earlier, flows.get(frame, frame - j))
+            terms.append(
+                TemporalTerm(
+                    warped=to_tensor(warped, self.device),
+                    weights=torch.from_numpy(np.ascontiguousarray(c))[None, None].to(
+                        self.device
+                    ),
+                )
+            )
+        return terms
+
+    def _encode(self, info: SourceInfo, run: RunFolder, frames: list[int]) -> None:
+        paths = [run.frame_path(f) for f in frames]
+        if is_sequence_pattern(str(self.s.output)):
+            write_sequence(paths, str(self.s.output), bit_depth=self.s.bit_depth)
+            return
+        start = frames[0]
+        encode_video(
+            paths,
+            self.s.output,
+            fps=info.fps,
+            codec=self.s.codec,
+            audio_source=info.path if info.has_audio else None,
+            audio_start=float((start - 1) / info.fps),
+            audio_duration=float(len(frames) / info.fps),
+        )
+
+
+class _NoFlow:
+    """Stands in for a flow source when a render uses no flow."""
+
+    def __enter__(self) -> _NoFlow:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def get(self, a: int, b: int) -> np.ndarray:  # pragma: no cover - never called
+        raise InputError("this render uses no optical flow")
+
+
+class _FolderFlow:
+    """A :class:`videostyle.flow.FileFlow` usable as a context manager."""
+
+    def __init__(self, files: flowmod.FileFlow) -> None:
+        self.files = files
+
+    def __enter__(self) -> _FolderFlow:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def get(self, a: int, b: int) -> np.ndarray:
+        return self.files.get(a, b)
+
+
+def status(target: Path) -> dict[str, Any]:
+    """What a run folder (or the output it belongs to) holds: done, left, settings, ETA."""
+    target = Path(target)
+    run = RunFolder(target if (target / "manifest.json").is_file() else default_workdir(target))
+    manifest = run.read_manifest()
+    start, end = manifest["pixels"]["frames"]
+    frames = list(range(start, end + 1))
+    done = run.done_frames(frames)
+    records = run.records(done)
+    mean = sum(r.seconds for r in records) / len(records) if records else None
+    left = len(frames) - len(done)
+    return {
+        "workdir": str(run.root),
+        "frames": len(frames),
+        "done": len(done),
+        "left": left,
+        "first_frame": start,
+        "last_frame": end,
+        "seconds_per_frame": mean,
+        "eta_seconds": mean * left if mean is not None else None,
+        "manifest": manifest,
+    }

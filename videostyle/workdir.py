@@ -1,0 +1,216 @@
+"""The run folder: manifest, decoded source frames, finished frames, flow cache, resume.
+
+Layout of a run folder (default ``OUTPUT.videostyle/``)::
+
+    manifest.json          settings that affect pixels, the source's fingerprint,
+                           weights id, package version, environment
+    content/000001.png     source frames at the render size (1-based source numbers)
+    frames/000001.png      finished stylised frames, 16-bit PNG (lossless)
+    frames/000001.json     the frame's sha256, time and losses: written last, so a
+                           frame counts as done only once both files are complete
+    flow/                  optical flow cache (``forward_i_j.flo``, ``backward_j_i.flo``)
+    passes/                multi-pass intermediate frames
+
+Every file is written atomically (temporary name, flush, fsync, rename): a crash at any
+instant leaves either the old file or the new one, never a torn one. A frame whose PNG
+is missing, truncated or fails its recorded sha256 is not done and is computed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, ResumeError
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: object) -> None:
+    """``atomic_write_bytes`` of pretty-printed JSON."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """What is stored beside a finished frame."""
+
+    frame: int
+    sha256: str
+    seconds: float
+    iterations: int
+    losses: dict[str, float]
+
+
+def default_workdir(output: Path) -> Path:
+    """``out.mp4`` -> ``out.mp4.videostyle``; ``shot_%04d.png`` -> ``shot.videostyle``."""
+    name = output.name
+    if "%" in name:
+        name = name.split("%", 1)[0].rstrip("_-.") or "frames"
+    return output.with_name(name + ".videostyle")
+
+
+class RunFolder:
+    """A render's run folder. Creating one does not touch the disk; :meth:`open` does."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.content_dir = self.root / "content"
+        self.frames_dir = self.root / "frames"
+        self.flow_dir = self.root / "flow"
+        self.passes_dir = self.root / "passes"
+
+    # ---- manifest ----------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def read_manifest(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            raise InputError(
+                f"{self.root} is not a run folder (no {MANIFEST}); give the output path or "
+                "the run folder of a render"
+            ) from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ResumeError(
+                f"the manifest {self.manifest_path} is unreadable ({exc}); fix: --restart"
+            ) from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise ResumeError(
+                f"{self.manifest_path} was written by another version of videostyle; "
+                "fix: --restart"
+            )
+        return data
+
+    def open(self, manifest: dict[str, Any], *, restart: bool = False) -> list[str]:
+        """Create the folder or check that it holds the same render; returns warnings.
+
+        ``manifest["pixels"]`` holds every setting that affects pixels: a difference there
+        refuses to resume (naming the settings) unless ``restart``, which clears the folder's
+        frames first. ``manifest["environment"]`` (device, threads, torch) only warns.
+        """
+        warnings: list[str] = []
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the run folder {self.root}: {exc}") from exc
+        if not os.access(self.root, os.W_OK):
+            raise InputError(f"the run folder {self.root} is not writable")
+        manifest = {"format": FORMAT_VERSION, **manifest}
+        if self.exists() and not restart:
+            old = self.read_manifest()
+            changed = diff_settings(old.get("pixels", {}), manifest["pixels"])
+            if changed:
+                raise ResumeError(
+                    f"{self.root} holds a render with other settings ({', '.join(changed)} "
+                    "differ); run the same command to resume it, or add --restart to start "
+                    "over (or --workdir to render elsewhere)"
+                )
+            env_changed = diff_settings(old.get("environment", {}), manifest["environment"])
+            if env_changed:
+                warnings.append(
+                    f"resuming with a different {', '.join(env_changed)} than the frames "
+                    "already rendered: the last bits of new frames may differ"
+                )
+        elif restart:
+            self.clear()
+        atomic_write_json(self.manifest_path, manifest)
+        for folder in (self.content_dir, self.frames_dir, self.flow_dir):
+            folder.mkdir(exist_ok=True)
+        return warnings
+
+    def clear(self) -> None:
+        """Remove everything this folder's renders wrote (used by --restart)."""
+        for folder in (self.frames_dir, self.flow_dir, self.passes_dir, self.content_dir):
+            if folder.is_dir():
+                for path in sorted(folder.rglob("*"), reverse=True):
+                    if path.is_dir():
+                        path.rmdir()
+                    else:
+                        path.unlink()
+                folder.rmdir()
+        self.manifest_path.unlink(missing_ok=True)
+
+    # ---- frames ------------------------------------------------------------------------
+    def content_path(self, frame: int) -> Path:
+        return self.content_dir / f"{frame:06d}.png"
+
+    def frame_path(self, frame: int) -> Path:
+        return self.frames_dir / f"{frame:06d}.png"
+
+    def record_path(self, frame: int) -> Path:
+        return self.frames_dir / f"{frame:06d}.json"
+
+    def pass_path(self, pass_index: int, frame: int) -> Path:
+        return self.passes_dir / f"pass{pass_index:03d}" / f"{frame:06d}.png"
+
+    def commit_frame(self, frame: int, png: bytes, record: FrameRecord) -> None:
+        """Store a finished frame: the PNG first, then its record (which marks it done)."""
+        atomic_write_bytes(self.frame_path(frame), png)
+        atomic_write_json(self.record_path(frame), record.__dict__)
+
+    def frame_record(self, frame: int) -> FrameRecord | None:
+        """The record of a finished frame, or None when missing or unreadable."""
+        try:
+            data = json.loads(self.record_path(frame).read_text())
+            return FrameRecord(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def is_done(self, frame: int) -> bool:
+        """True when the frame's PNG exists and matches the sha256 in its record."""
+        record = self.frame_record(frame)
+        if record is None:
+            return False
+        try:
+            data = self.frame_path(frame).read_bytes()
+        except OSError:
+            return False
+        return sha256_bytes(data) == record.sha256
+
+    def done_frames(self, frames: Iterable[int]) -> list[int]:
+        return [f for f in frames if self.is_done(f)]
+
+    def records(self, frames: Iterable[int]) -> list[FrameRecord]:
+        out = []
+        for f in frames:
+            rec = self.frame_record(f)
+            if rec is not None:
+                out.append(rec)
+        return out
+
+
+def diff_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Names of the keys whose values differ (also keys present on one side only)."""
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
