@@ -363,8 +363,10 @@ class Renderer:
         return flowmod.FlowPrefetcher(cache)
 
     def _temporal(self) -> bool:
-        return not self.s.independent and (
-            self.s.init == "prev-warped" or self.s.temporal_weight > 0
+        return (
+            not self.s.independent
+            and self.s.iterations[1] > 0
+            and (self.s.init == "prev-warped" or self.s.temporal_weight > 0)
         )
 
     def _pairs(self, frame: int, start: int) -> list[tuple[int, int]]:
@@ -453,6 +455,10 @@ class Renderer:
         content_np = read_image(run.content_path(frame))
         size = (content_np.shape[1], content_np.shape[0])
         content = to_tensor(content_np, self.device)
+        iterations = s.iterations[0] if frame == start else s.iterations[1]
+        if iterations == 0:  # a pass-through: the I/O without optimisation
+            return OptimizeResult(image=content, losses={}, initial_losses={}, iterations=0,
+                                  stop_reason="iterations")
         first = frame == start or s.independent
         init = self._init(run, frame, content, flows, first)
         temporal: list[TemporalTerm] = []
@@ -461,7 +467,6 @@ class Renderer:
         weights = dataclasses.replace(
             s.engine.weights, temporal=s.temporal_weight if temporal else 0.0
         )
-        iterations = s.iterations[0] if frame == start else s.iterations[1]
         engine = dataclasses.replace(
             s.engine,
             weights=weights,
