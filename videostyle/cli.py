@@ -513,7 +513,8 @@ def render(
         typer.Option(help="Preset for size, iterations, flow and long-term offsets."),
     ] = QualityChoice.standard,
     size: Annotated[
-        int | None, typer.Option(help="Longest side in pixels [default: from --quality].", min=16)
+        int | None, typer.Option(help="Longest side in pixels [default: the --quality preset's, "
+                     "never above the source's].", min=16)
     ] = None,
     frames: Annotated[
         str | None, typer.Option(help="START:END, 1-based and inclusive; either end optional.")
@@ -613,7 +614,7 @@ def render(
             styles=tuple(style),
             output=output,
             image=ImageSettings(
-                size=size if size is not None else preset.size,
+                size=size,
                 style_scale=style_scale,
                 style_blend=_parse_floats(style_weights, "--style-weights"),
                 init=first_frame_init,
@@ -634,6 +635,7 @@ def render(
             bit_depth=bit_depth,
             workdir=workdir,
             restart=restart,
+            max_size=preset.size,
         )
         torch_device = resolve_device(device.value)
         net = load_network(network.value, weights=weights, pooling=pooling.value,  # type: ignore[arg-type]

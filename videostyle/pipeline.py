@@ -97,6 +97,7 @@ class RenderSettings:
     bit_depth: int = 8
     workdir: Path | None = None
     restart: bool = False
+    max_size: int | None = None  # with image.size None: longest side, never upscaling
 
     @property
     def engine(self) -> EngineSettings:
@@ -260,7 +261,10 @@ class Renderer:
         _check_settings(s)
         info = probe(s.source, fps=s.fps)  # 1. what the source is
         start, end = self._range(info)
-        size = fit_size(info.width, info.height, s.image.size)
+        longest = s.image.size
+        if longest is None and s.max_size is not None:
+            longest = min(s.max_size, max(info.width, info.height))
+        size = fit_size(info.width, info.height, longest)
         run = RunFolder(s.workdir or default_workdir(s.output))
         self.warnings += run.open(  # 2. the run folder (refuses a mismatched resume)
             {
