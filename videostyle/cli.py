@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -404,9 +404,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
         hint = f" (see: videostyle {exc.ctx.info_name} --help)" if exc.ctx else ""
         _print_error(f"{exc.format_message()}{hint}")
         sys.exit(2)
-    except (click_exc.Exit, typer.Exit) as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (click_exc.Abort, typer.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         _print_error("interrupted")
         sys.exit(130)
     except click_exc.ClickException as exc:
@@ -676,7 +676,7 @@ def _interrupted(stop: _StopFlag, output: Path, workdir: Path | None) -> NoRetur
 
 
 @contextmanager
-def _frame_bar(quiet: bool) -> Iterator[tuple[object, object]]:
+def _frame_bar(quiet: bool) -> Iterator[tuple[Any, Any]]:
     """Progress over frames: a rich bar on a terminal, plain lines otherwise."""
     from .pipeline import FrameProgress
 

@@ -144,7 +144,9 @@ class LossNetwork(nn.Module):
             raise InputError(f"expected an image batch (N, 3, H, W), got {tuple(image.shape)}")
         if self.convention == "caffe":
             image = image.flip(1)  # RGB -> BGR
-        return image * self._scale - self._shift
+        scale: torch.Tensor = self._scale  # type: ignore[assignment]
+        shift: torch.Tensor = self._shift  # type: ignore[assignment]
+        return image * scale - shift
 
     def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         """Activations ``{name: (N, C_l, H_l, W_l)}`` at ``layers`` for an RGB [0, 1] batch."""

@@ -308,9 +308,9 @@ def _attempt(
 
     if not lbfgs:
         while True:
-            optimizer.step(closure)
+            optimizer.step(closure)  # type: ignore[arg-type]
             run.finish_iteration(run.last)
-    optimizer.step(closure)
+    optimizer.step(closure)  # type: ignore[arg-type]
     # The library ended on its own (a zero gradient or step): count the last iteration.
     if run.last:
         run.finish_iteration(run.last)

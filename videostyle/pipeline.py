@@ -354,7 +354,7 @@ class Renderer:
             for k, t in enumerate(targets)
         ]
 
-    def _flows(self, run: RunFolder) -> flowmod.FlowPrefetcher | _NoFlow:
+    def _flows(self, run: RunFolder) -> flowmod.FlowPrefetcher | _NoFlow | _FolderFlow:
         if not self._temporal():
             return _NoFlow()
         if _is_flow_folder(self.s.flow):
