@@ -550,7 +550,7 @@ def render(
     temporal_weight: Annotated[
         float | None,
         typer.Option(help="Weight of the temporal loss [default: 1.31e7, the reference's "
-                     "strength relative to content].", min=0.0),
+                     "strength relative to content; half that with --passes].", min=0.0),
     ] = None,
     content_weight: ContentWOpt = 1.0,
     style_weight: StyleWOpt = None,
@@ -579,6 +579,17 @@ def render(
     restart: Annotated[
         bool, typer.Option("--restart", help="Discard the run folder's frames, start over.")
     ] = False,
+    passes: Annotated[
+        int, typer.Option(help="Multi-pass: number of passes over all frames (1: single pass; "
+                          "the reference uses 15 of 100 iterations).", min=1)
+    ] = 1,
+    temporal_after_pass: Annotated[
+        int, typer.Option(help="Multi-pass: first pass with the temporal loss.", min=1)
+    ] = 8,
+    blend_weight: Annotated[
+        float, typer.Option(help="Multi-pass: weight b of the warped neighbour in a frame's "
+                            "start image.", min=0.0)
+    ] = 1.0,
     quiet: QuietOpt = False,
 ) -> None:
     """Stylise a video: videostyle render in.mp4 --style painting.jpg -o out.mp4
@@ -587,7 +598,7 @@ def render(
     """
     from fractions import Fraction
 
-    from .config import DEFAULT_TEMPORAL_WEIGHT, PRESETS
+    from .config import DEFAULT_TEMPORAL_WEIGHT, MULTIPASS_TEMPORAL_WEIGHT, PRESETS
     from .networks import load_network, resolve_device
     from .pipeline import Renderer, RenderSettings
     from .stylize import ImageSettings
@@ -629,13 +640,16 @@ def render(
             independent=independent,
             flow=flow or preset.flow,
             long_term=offsets,
-            temporal_weight=DEFAULT_TEMPORAL_WEIGHT if temporal_weight is None
-            else temporal_weight,
+            temporal_weight=temporal_weight if temporal_weight is not None
+            else (MULTIPASS_TEMPORAL_WEIGHT if passes > 1 else DEFAULT_TEMPORAL_WEIGHT),
             codec=codec.value,
             bit_depth=bit_depth,
             workdir=workdir,
             restart=restart,
             max_size=preset.size,
+            passes=passes,
+            temporal_after_pass=temporal_after_pass,
+            blend_weight=blend_weight,
         )
         torch_device = resolve_device(device.value)
         net = load_network(network.value, weights=weights, pooling=pooling.value,  # type: ignore[arg-type]

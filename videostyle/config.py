@@ -89,6 +89,9 @@ DEFAULT_TEMPORAL_WEIGHT = (
     REFERENCE_TEMPORAL_WEIGHT / REFERENCE_CONTENT_WEIGHT * REFERENCE_PIXEL_SCALE**2
 )
 
+#: The reference's multi-pass script uses temporal weight 500 (content 5): half as strong.
+MULTIPASS_TEMPORAL_WEIGHT = 500.0 / REFERENCE_CONTENT_WEIGHT * REFERENCE_PIXEL_SCALE**2
+
 INIT_LATER: tuple[str, ...] = ("prev-warped", "prev", "content", "random")
 
 

@@ -14,6 +14,7 @@ memory, so a resumed render computes exactly what an uninterrupted one computes
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import platform
 import time
@@ -98,6 +99,10 @@ class RenderSettings:
     workdir: Path | None = None
     restart: bool = False
     max_size: int | None = None  # with image.size None: longest side, never upscaling
+    passes: int = 1
+    temporal_after_pass: int = 8
+    blend_weight: float = 1.0
+    blend_weight_other: float = 0.0
 
     @property
     def engine(self) -> EngineSettings:
@@ -158,6 +163,10 @@ def _check_settings(s: RenderSettings) -> None:
         raise InputError(f"--iterations must be >= 0, got {s.iterations}")
     if s.bit_depth not in (8, 16):
         raise InputError(f"--bit-depth must be 8 or 16, got {s.bit_depth}")
+    if s.passes < 1:
+        raise InputError(f"--passes must be >= 1, got {s.passes}")
+    if s.passes > 1 and s.independent:
+        raise InputError("--passes and --independent exclude each other")
     if s.style_masks and len(s.style_masks) != len(s.styles):
         raise InputError(
             f"{len(s.styles)} --style but {len(s.style_masks)} --style-mask; give one each"
@@ -212,6 +221,8 @@ def pixel_settings(s: RenderSettings, info: SourceInfo, start: int, end: int,
         "long_term": list(s.long_term),
         "temporal_weight": s.temporal_weight,
         "weights": weights_id,
+        "multipass": [s.passes, s.temporal_after_pass, s.blend_weight, s.blend_weight_other]
+        if s.passes > 1 else None,
     }
 
 
@@ -287,8 +298,11 @@ class Renderer:
         targets = self._style_targets(size)  # 4. style Gram matrices, once
         computed = 0
         with self._flows(run) as flows:  # 5. optical flow, ahead of the optimiser
-            computed = self._stylize_all(run, frames, targets, flows)
-        self._encode(info, run, frames)  # 6. the output, at the source's exact rate
+            if s.passes > 1:  # 6. optimise (and store) every frame
+                computed = self._multipass(run, frames, targets, flows)
+            else:
+                computed = self._stylize_all(run, frames, targets, flows)
+        self._encode(info, run, frames)  # 7. the output, at the source's exact rate
         return RenderResult(
             output=s.output, workdir=run.root, frames=len(frames), computed=computed,
             fps=info.fps, warnings=self.warnings,
@@ -367,6 +381,8 @@ class Renderer:
         return flowmod.FlowPrefetcher(cache)
 
     def _temporal(self) -> bool:
+        if self.s.passes > 1:
+            return True
         return (
             not self.s.independent
             and self.s.iterations[1] > 0
@@ -409,20 +425,161 @@ class Renderer:
                 image = original_colors(
                     image, read_image(run.content_path(frame)), self.s.image.original_colors
                 )
-            png = png16(image)
-            run.commit_frame(
-                frame,
-                png,
-                FrameRecord(
-                    frame=frame, sha256=sha256_bytes(png), seconds=round(seconds, 3),
-                    iterations=result.iterations, losses=result.losses,
-                ),
-            )
+            self._store(run.frame_path(frame), run.record_path(frame), frame, image,
+                        result, seconds, run)
             computed += 1
             timings.append(seconds)
             self._report(frame, position, len(frames), result, timings, len(todo) - computed,
                          seconds=seconds)
         return computed
+
+    # ---- multi-pass (Ruder et al., artistic_video_multiPass.lua) ------------------------
+    def _store(
+        self,
+        png_path: Path,
+        record_path: Path,
+        frame: int,
+        image: np.ndarray,
+        result: OptimizeResult,
+        seconds: float,
+        run: RunFolder,
+    ) -> None:
+        png = png16(image)
+        run.commit(
+            png_path,
+            record_path,
+            png,
+            FrameRecord(
+                frame=frame, sha256=sha256_bytes(png), seconds=round(seconds, 3),
+                iterations=result.iterations, losses=result.losses,
+            ),
+        )
+
+    def _multipass(
+        self,
+        run: RunFolder,
+        frames: list[int],
+        targets: list[StyleTarget],
+        flows: Any,
+    ) -> int:
+        """All frames from one shared noise image, passes alternating direction.
+
+        Pass ``p`` (1-based) runs forward when odd and backward when even. A frame of pass
+        ``p > 1`` starts from its pass ``p - 1`` result blended with the neighbour just
+        processed in this pass (warped into it):
+        ``x' = (x + b c w(x_nb) + b' c' w(x_other)) / (1 + b c + b' c')``, with
+        ``b = blend_weight`` for that neighbour and ``b' = blend_weight_other`` (the
+        reference's ``blendWeight_lastPass``, 0) for the neighbour from the previous pass.
+        The temporal loss (against that neighbour) is on from ``temporal_after_pass``.
+        Each pass/frame result is stored, so a render resumes inside a pass.
+        """
+        s = self.s
+        start, end = frames[0], frames[-1]
+        if hasattr(flows, "schedule"):
+            flows.schedule(p for f in frames[1:] for p in ((f, f - 1), (f - 1, f)))
+        computed = 0
+        total = s.passes * len(frames)
+        timings: list[float] = []
+        for p in range(1, s.passes + 1):
+            order = frames if p % 2 == 1 else frames[::-1]
+            for k, frame in enumerate(order):
+                position = (p - 1) * len(frames) + k + 1
+                path = run.pass_path(p, frame)
+                record = path.with_suffix(".json")
+                if run.is_committed(path, record):
+                    continue
+                began = time.monotonic()
+                result = self._multipass_frame(run, p, frame, start, end, targets, flows)
+                seconds = time.monotonic() - began
+                self._store(path, record, frame, to_image(result.image), result, seconds, run)
+                computed += 1
+                timings.append(seconds)
+                self._report(frame, position, total, result, timings,
+                             total - position, seconds=seconds)
+        for frame in frames:  # the last pass is the result
+            data = run.pass_path(s.passes, frame).read_bytes()
+            image = read_image(run.pass_path(s.passes, frame))
+            if s.image.original_colors:
+                from .color import original_colors
+
+                image = original_colors(
+                    image, read_image(run.content_path(frame)), s.image.original_colors
+                )
+                data = png16(image)
+            if not run.is_done(frame):
+                rec = json.loads(run.pass_path(s.passes, frame).with_suffix(".json").read_text())
+                rec["sha256"] = sha256_bytes(data)
+                run.commit(run.frame_path(frame), run.record_path(frame), data,
+                           FrameRecord(**rec))
+        return computed
+
+    def _multipass_frame(
+        self,
+        run: RunFolder,
+        p: int,
+        frame: int,
+        start: int,
+        end: int,
+        targets: list[StyleTarget],
+        flows: Any,
+    ) -> OptimizeResult:
+        s = self.s
+        content_np = read_image(run.content_path(frame))
+        size = (content_np.shape[1], content_np.shape[0])
+        content = to_tensor(content_np, self.device)
+        forward = p % 2 == 1
+        # The neighbour this pass has just produced, and the one from the previous pass.
+        nb = frame - 1 if forward else frame + 1
+        other = frame + 1 if forward else frame - 1
+        near = self._warped_neighbour(run, p, frame, nb, start, end, flows)
+        far = self._warped_neighbour(run, p - 1, frame, other, start, end, flows)
+        if p == 1:
+            x = random_init((1, 3, size[1], size[0]), seed=s.engine.seed)
+            init = x.to(self.device)
+        else:
+            x_np = read_image(run.pass_path(p - 1, frame))
+            num = x_np.astype(np.float64)
+            den = np.ones(x_np.shape[:2] + (1,))
+            for warped, b in ((near, s.blend_weight), (far, s.blend_weight_other)):
+                if warped is None or b == 0:
+                    continue
+                image, c = warped
+                num += b * c[..., None] * image
+                den += b * c[..., None]
+            init = to_tensor((num / den).astype(np.float32), self.device)
+        temporal: list[TemporalTerm] = []
+        if p >= s.temporal_after_pass and near is not None and s.temporal_weight > 0:
+            image, c = near
+            temporal = [TemporalTerm(
+                warped=to_tensor(image, self.device),
+                weights=torch.from_numpy(np.ascontiguousarray(c))[None, None].to(self.device),
+            )]
+        engine = dataclasses.replace(
+            s.engine,
+            weights=dataclasses.replace(
+                s.engine.weights, temporal=s.temporal_weight if temporal else 0.0
+            ),
+            optimizer=dataclasses.replace(s.engine.optimizer, iterations=s.iterations[0]),
+        )
+        objective = Objective(
+            self.network, content=content, styles=self._frame_targets(targets, frame, size),
+            settings=engine, temporal=temporal,
+        )
+        result = optimize(objective, init, settings=engine.optimizer,
+                          callback=self.on_iteration, should_stop=self.should_stop)
+        if result.stop_reason == "interrupted":
+            raise Interrupted(f"stopped in pass {p} at frame {frame}")
+        return result
+
+    def _warped_neighbour(
+        self, run: RunFolder, p: int, frame: int, nb: int, start: int, end: int, flows: Any
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Pass ``p``'s result for frame ``nb`` warped into ``frame``, and its weights."""
+        if p < 1 or not start <= nb <= end:
+            return None
+        image = read_image(run.pass_path(p, nb))
+        to_nb, from_nb = flows.get(frame, nb), flows.get(nb, frame)
+        return flowmod.warp(image, to_nb), flowmod.warp_weights(to_nb, from_nb)
 
     def _report(
         self,

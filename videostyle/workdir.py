@@ -177,8 +177,22 @@ class RunFolder:
 
     def commit_frame(self, frame: int, png: bytes, record: FrameRecord) -> None:
         """Store a finished frame: the PNG first, then its record (which marks it done)."""
-        atomic_write_bytes(self.frame_path(frame), png)
-        atomic_write_json(self.record_path(frame), record.__dict__)
+        self.commit(self.frame_path(frame), self.record_path(frame), png, record)
+
+    @staticmethod
+    def commit(png_path: Path, record_path: Path, png: bytes, record: FrameRecord) -> None:
+        """Write ``png`` then its ``record``, each atomically: the record marks it done."""
+        atomic_write_bytes(png_path, png)
+        atomic_write_json(record_path, record.__dict__)
+
+    @staticmethod
+    def is_committed(png_path: Path, record_path: Path) -> bool:
+        """True when ``png_path`` exists and matches the sha256 in ``record_path``."""
+        try:
+            record = json.loads(record_path.read_text())
+            return sha256_bytes(png_path.read_bytes()) == record["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
 
     def frame_record(self, frame: int) -> FrameRecord | None:
         """The record of a finished frame, or None when missing or unreadable."""
@@ -190,14 +204,7 @@ class RunFolder:
 
     def is_done(self, frame: int) -> bool:
         """True when the frame's PNG exists and matches the sha256 in its record."""
-        record = self.frame_record(frame)
-        if record is None:
-            return False
-        try:
-            data = self.frame_path(frame).read_bytes()
-        except OSError:
-            return False
-        return sha256_bytes(data) == record.sha256
+        return self.is_committed(self.frame_path(frame), self.record_path(frame))
 
     def done_frames(self, frames: Iterable[int]) -> list[int]:
         return [f for f in frames if self.is_done(f)]
