@@ -769,3 +769,70 @@ def status(
             f"{info['seconds_per_frame']:.1f}s per frame; ETA {_duration(info['eta_seconds'])}"
         )
     typer.echo("settings: " + json.dumps(pixels, sort_keys=True))
+
+
+@app.command("flow")
+def flow_command(
+    source: Annotated[Path, typer.Argument(help="Video or image sequence.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Visualisation video (.mp4).")],
+    flow: Annotated[
+        str, typer.Option(help="Flow estimator, or a folder of .flo files.")
+    ] = "dis",
+    size: Annotated[int | None, typer.Option(help="Longest side in pixels.", min=16)] = None,
+    frames: Annotated[str | None, typer.Option(help="START:END, 1-based, inclusive.")] = None,
+    fps: Annotated[str | None, typer.Option(help="Frame rate of an image sequence.")] = None,
+) -> None:
+    """Side by side: each frame, its flow to the previous frame, and the consistency weights."""
+    import tempfile
+
+    from .evaluate import flow_frames, write_panels
+    from .video import encode_video, fit_size, parse_fps, probe
+
+    with _errors():
+        info = probe(source, fps=parse_fps(fps) if fps else None)
+        start, end = _parse_range(frames)
+        dims = fit_size(info.width, info.height, size)
+        with tempfile.TemporaryDirectory(prefix="videostyle-flow-") as tmp:
+            paths = write_panels(
+                flow_frames(info, flow=flow, size=dims, start=start or 1, end=end), Path(tmp)
+            )
+            if not paths:
+                raise InputError("the flow visualisation needs at least two frames")
+            encode_video(paths, output, fps=info.fps, codec="h264")
+    typer.echo(f"wrote {output} ({len(paths)} frames: frame | flow | consistency weights)")
+
+
+@app.command()
+def evaluate(
+    stylized: Annotated[Path, typer.Argument(help="The stylised video or sequence.")],
+    source: Annotated[Path, typer.Option(help="The source it was rendered from.")],
+    flow: Annotated[
+        str, typer.Option(help="Flow estimator run on the source, or a folder of .flo files "
+                          "(e.g. ground truth).")
+    ] = "dis",
+    start: Annotated[
+        int, typer.Option(help="Source frame that the stylised video's first frame shows.",
+                          min=1)
+    ] = 1,
+    fps: Annotated[str | None, typer.Option(help="Frame rate of image sequences.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Temporal error of a stylised video, with optical flow computed on the source."""
+    import json
+
+    from .evaluate import temporal_error
+    from .video import parse_fps, probe
+
+    with _errors():
+        rate = parse_fps(fps) if fps else None
+        report = temporal_error(
+            probe(stylized, fps=rate), probe(source, fps=rate), flow=flow, start=start
+        )
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    typer.echo(f"flow: {report.flow}")
+    typer.echo("frame  paper        masked       reliable")
+    for f in report.frames:
+        typer.echo(f"{f.frame:5d}  {f.paper:.6f}  {f.masked:.6f}  {f.reliable:.3f}")
+    typer.echo(f"mean   {report.mean_paper:.6f}  {report.mean_masked:.6f}")

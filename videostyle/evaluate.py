@@ -1,0 +1,208 @@
+"""Seeing and measuring temporal consistency.
+
+* :func:`temporal_error`: the temporal error of a stylised video, with the optical flow
+  computed on the *source* (or read from ``.flo`` files, e.g. ground truth): for every
+  frame t > 1, with ``w`` the stylised frame t-1 warped into frame t by the flow t -> t-1
+  and ``c`` the consistency weights of that flow (checked against the flow t-1 -> t):
+
+  - the reference paper's form (Ruder et al. 2016, Sec. 5): ``mean(c * (x_t - w)^2)``
+    over all pixels and channels, images in [0, 1];
+  - the masked form: ``sum(c * (x_t - w)^2) / (C * sum(c))``, the mean squared change
+    over the pixels the flow can follow.
+
+* :func:`flow_frames`: side-by-side frame, flow (colour wheel) and consistency weights,
+  for ``videostyle flow``.
+
+Frames are numpy float32 ``(H, W, 3)`` RGB in [0, 1]; frame numbers are the source's,
+1-based.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import flow as flowmod
+from .errors import InputError
+from .video import SourceInfo, read_frames
+
+
+@dataclass(frozen=True)
+class FrameError:
+    """Temporal error between stylised frames ``frame - 1`` and ``frame``."""
+
+    frame: int
+    paper: float
+    masked: float
+    reliable: float  # mean of the consistency weights
+
+
+@dataclass
+class TemporalReport:
+    """Per-frame temporal errors and their means."""
+
+    frames: list[FrameError] = field(default_factory=list)
+    flow: str = ""
+
+    @property
+    def mean_paper(self) -> float:
+        return float(np.mean([f.paper for f in self.frames])) if self.frames else float("nan")
+
+    @property
+    def mean_masked(self) -> float:
+        return float(np.mean([f.masked for f in self.frames])) if self.frames else float("nan")
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "flow": self.flow,
+            "mean_paper": self.mean_paper,
+            "mean_masked": self.mean_masked,
+            "frames": [f.__dict__ for f in self.frames],
+        }
+
+
+def pair_error(
+    previous: np.ndarray, current: np.ndarray, flow_back: np.ndarray, flow_fwd: np.ndarray
+) -> tuple[float, float, float]:
+    """(paper, masked, mean weight) for stylised frames ``previous`` -> ``current``.
+
+    ``flow_back`` is the flow current -> previous, ``flow_fwd`` previous -> current.
+    """
+    c = flowmod.warp_weights(flow_back, flow_fwd)  # (H, W)
+    warped = flowmod.warp(previous, flow_back)
+    sq = (current.astype(np.float64) - warped) ** 2  # (H, W, 3)
+    weighted = c[..., None] * sq
+    paper = float(weighted.mean())
+    total_c = float(c.sum())
+    masked = float(weighted.sum() / (sq.shape[2] * total_c)) if total_c > 0 else float("nan")
+    return paper, masked, float(c.mean())
+
+
+FlowGetter = Callable[[int, int], np.ndarray]
+
+
+def flow_getter(
+    spec: str, frames: dict[int, np.ndarray], size: tuple[int, int]
+) -> tuple[FlowGetter, str]:
+    """Flow between source frames by estimator name, or from a folder of ``.flo`` files.
+
+    ``frames`` maps source frame numbers to frames at ``size = (w, h)``; file flows are
+    rescaled to that size.
+    """
+    if spec in flowmod.ESTIMATOR_NAMES:
+        estimator = flowmod.make_estimator(spec)
+
+        def estimate(a: int, b: int) -> np.ndarray:
+            return estimator(frames[a], frames[b])
+
+        return estimate, str(estimator.name)
+    files = flowmod.FileFlow(spec)
+
+    def read(a: int, b: int) -> np.ndarray:
+        flow = files.get(a, b)
+        if (flow.shape[1], flow.shape[0]) != size:
+            flow = flowmod.resize_flow(flow, width=size[0], height=size[1])
+        return flow
+
+    return read, f"files:{spec}"
+
+
+def _aligned(
+    stylized: SourceInfo, source: SourceInfo, start: int
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(source frame number, stylised frame, source frame at the stylised size)."""
+    size = (stylized.width, stylized.height)
+    end = start + stylized.n_frames - 1
+    if end > source.n_frames:
+        raise InputError(
+            f"the stylised video has {stylized.n_frames} frames but the source has only "
+            f"{source.n_frames - start + 1} from frame {start}; pass --start to align them"
+        )
+    ours = read_frames(stylized)
+    theirs = read_frames(source, start=start, end=end, size=size)
+    try:
+        for (_, x), (number, y) in zip(ours, theirs, strict=True):
+            yield number, x, y
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def temporal_error(
+    stylized: SourceInfo,
+    source: SourceInfo,
+    *,
+    flow: str = flowmod.DEFAULT_ESTIMATOR,
+    start: int = 1,
+) -> TemporalReport:
+    """Temporal error of ``stylized`` with flow computed on ``source`` (or read from files).
+
+    The stylised frame k (1-based) is aligned with source frame ``start + k - 1``.
+    """
+    report = TemporalReport()
+    size = (stylized.width, stylized.height)
+    kept: dict[int, np.ndarray] = {}
+    getter: FlowGetter | None = None
+    previous: tuple[int, np.ndarray] | None = None
+    for number, x, y in _aligned(stylized, source, start):
+        kept[number] = y
+        if getter is None:
+            getter, report.flow = flow_getter(flow, kept, size)
+        if previous is not None:
+            prev_number, prev_x = previous
+            paper, masked, reliable = pair_error(
+                prev_x, x, getter(number, prev_number), getter(prev_number, number)
+            )
+            report.frames.append(FrameError(number, paper, masked, reliable))
+            kept.pop(prev_number - 1, None)
+        previous = (number, x)
+    return report
+
+
+def flow_frames(
+    source: SourceInfo,
+    *,
+    flow: str = flowmod.DEFAULT_ESTIMATOR,
+    size: tuple[int, int] | None = None,
+    start: int = 1,
+    end: int | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Side-by-side panels ``[frame | flow t -> t-1 | weights]`` for frames after ``start``.
+
+    Yields ``(frame number, (H, 3W, 3) float32 RGB)``.
+    """
+    size = size or (source.width, source.height)
+    kept: dict[int, np.ndarray] = {}
+    getter: FlowGetter | None = None
+    previous: int | None = None
+    frames = read_frames(source, start=start, end=end, size=size)
+    try:
+        for number, frame in frames:
+            kept[number] = frame
+            if getter is None:
+                getter, _ = flow_getter(flow, kept, size)
+            if previous is not None:
+                back, fwd = getter(number, previous), getter(previous, number)
+                colour = flowmod.flow_to_color(back).astype(np.float32) / 255.0
+                weights = flowmod.warp_weights(back, fwd)
+                grey = np.repeat(weights[..., None], 3, axis=2).astype(np.float32)
+                yield number, np.concatenate([frame, colour, grey], axis=1)
+                kept.pop(previous - 1, None)
+            previous = number
+    finally:
+        frames.close()
+
+
+def write_panels(panels: Iterator[tuple[int, np.ndarray]], folder: Path) -> list[Path]:
+    """Store panels as 8-bit PNGs in ``folder``; returns their paths in order."""
+    from .video import write_image
+
+    paths = []
+    for number, panel in panels:
+        path = folder / f"{number:06d}.png"
+        write_image(path, panel)
+        paths.append(path)
+    return paths
