@@ -574,7 +574,8 @@ def render(
     ] = CodecChoice.h264,
     bit_depth: Annotated[int, typer.Option(help="Bits per channel of a PNG sequence output.")] = 8,
     workdir: Annotated[
-        Path | None, typer.Option(help="Run folder [default: OUTPUT.videostyle].")
+        Path | None,
+        typer.Option(help="Run folder [default: OUTPUT without extension + .videostyle]."),
     ] = None,
     restart: Annotated[
         bool, typer.Option("--restart", help="Discard the run folder's frames, start over.")

@@ -276,6 +276,7 @@ class Renderer:
         if longest is None and s.max_size is not None:
             longest = min(s.max_size, max(info.width, info.height))
         size = fit_size(info.width, info.height, longest)
+        self._size = size
         run = RunFolder(s.workdir or default_workdir(s.output))
         self.warnings += run.open(  # 2. the run folder (refuses a mismatched resume)
             {
@@ -372,7 +373,7 @@ class Renderer:
         if not self._temporal():
             return _NoFlow()
         if _is_flow_folder(self.s.flow):
-            return _FolderFlow(flowmod.FileFlow(self.s.flow))
+            return _FolderFlow(flowmod.FileFlow(self.s.flow), self._size)
         cache = flowmod.FlowCache(
             run.flow_dir,
             flowmod.make_estimator(self.s.flow),
@@ -729,10 +730,15 @@ class _NoFlow:
 
 
 class _FolderFlow:
-    """A :class:`videostyle.flow.FileFlow` usable as a context manager."""
+    """A :class:`videostyle.flow.FileFlow` usable as a context manager.
 
-    def __init__(self, files: flowmod.FileFlow) -> None:
+    Flows stored at another resolution (usually the source's) are rescaled to the render
+    size, vectors included.
+    """
+
+    def __init__(self, files: flowmod.FileFlow, size: tuple[int, int]) -> None:
         self.files = files
+        self.size = size
 
     def __enter__(self) -> _FolderFlow:
         return self
@@ -741,7 +747,10 @@ class _FolderFlow:
         return None
 
     def get(self, a: int, b: int) -> np.ndarray:
-        return self.files.get(a, b)
+        flow = self.files.get(a, b)
+        if (flow.shape[1], flow.shape[0]) != self.size:
+            flow = flowmod.resize_flow(flow, width=self.size[0], height=self.size[1])
+        return flow
 
 
 def status(target: Path) -> dict[str, Any]:

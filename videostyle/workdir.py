@@ -1,6 +1,6 @@
 """The run folder: manifest, decoded source frames, finished frames, flow cache, resume.
 
-Layout of a run folder (default ``OUTPUT.videostyle/``)::
+Layout of a run folder (default: the output's name without extension + ``.videostyle/``)::
 
     manifest.json          settings that affect pixels, the source's fingerprint,
                            weights id, package version, environment
@@ -69,10 +69,16 @@ class FrameRecord:
 
 
 def default_workdir(output: Path) -> Path:
-    """``out.mp4`` -> ``out.mp4.videostyle``; ``shot_%04d.png`` -> ``shot.videostyle``."""
+    """``out.mp4`` -> ``out.videostyle``; ``shot_%04d.png`` -> ``shot.videostyle``.
+
+    The extension is left out so that a change of container (``out.mp4`` -> ``out.mov``
+    with ``--codec prores``) finds the same run folder and only re-encodes.
+    """
     name = output.name
     if "%" in name:
         name = name.split("%", 1)[0].rstrip("_-.") or "frames"
+    else:
+        name = output.stem or name
     return output.with_name(name + ".videostyle")
 
 
