@@ -26,8 +26,8 @@ except ImportError:  # pragma: no cover
 from . import __version__
 from .config import (
     DEFAULT_SIZE,
-    NETWORK_STYLE_WEIGHT,
-    NETWORK_TV_WEIGHT,
+    DEFAULT_STYLE_WEIGHT,
+    DEFAULT_TV_WEIGHT,
     EngineSettings,
     LossWeights,
     OptimizerSettings,
@@ -100,22 +100,8 @@ SizeOpt = Annotated[
 IterOpt = Annotated[int, typer.Option(help="Optimiser iterations (not loss evaluations).", min=0)]
 OptimizerOpt = Annotated[OptimizerChoice, typer.Option(help="L-BFGS (default) or Adam.")]
 ContentWOpt = Annotated[float, typer.Option(help="Weight of the content loss.", min=0.0)]
-StyleWOpt = Annotated[
-    float | None,
-    typer.Option(
-        help="Weight of the style loss [default: "
-        + ", ".join(f"{v:g} for {k}" for k, v in NETWORK_STYLE_WEIGHT.items()) + "].",
-        min=0.0,
-    ),
-]
-TvWOpt = Annotated[
-    float | None,
-    typer.Option(
-        help="Weight of total variation [default: "
-        + ", ".join(f"{v:g} for {k}" for k, v in NETWORK_TV_WEIGHT.items()) + "].",
-        min=0.0,
-    ),
-]
+StyleWOpt = Annotated[float, typer.Option(help="Weight of the style loss.", min=0.0)]
+TvWOpt = Annotated[float, typer.Option(help="Weight of total variation.", min=0.0)]
 StyleScaleOpt = Annotated[
     float, typer.Option(help="Linear size of the style relative to the content.", min=0.01)
 ]
@@ -182,19 +168,15 @@ def engine_settings(
     network: str,
     pooling: str,
     content_weight: float,
-    style_weight: float | None,
-    tv_weight: float | None,
+    style_weight: float,
+    tv_weight: float,
     optimizer: str,
     iterations: int,
     tolerance: float,
     seed: int,
 ) -> EngineSettings:
-    """Engine settings from CLI values, filling per-network defaults."""
-    weights = LossWeights(
-        content=content_weight,
-        style=NETWORK_STYLE_WEIGHT[network] if style_weight is None else style_weight,
-        tv=NETWORK_TV_WEIGHT[network] if tv_weight is None else tv_weight,
-    )
+    """Engine settings from CLI values."""
+    weights = LossWeights(content=content_weight, style=style_weight, tv=tv_weight)
     return EngineSettings(
         network=network,
         pooling=pooling,  # type: ignore[arg-type]
@@ -267,8 +249,8 @@ def image(
         str, typer.Option(help="Start from: content, random, style, or an image file.")
     ] = "content",
     content_weight: ContentWOpt = 1.0,
-    style_weight: StyleWOpt = None,
-    tv_weight: TvWOpt = None,
+    style_weight: StyleWOpt = DEFAULT_STYLE_WEIGHT,
+    tv_weight: TvWOpt = DEFAULT_TV_WEIGHT,
     style_weights: StyleWeightsOpt = None,
     style_scale: StyleScaleOpt = 1.0,
     style_mask: StyleMaskOpt = None,
@@ -306,8 +288,8 @@ def _run_image(
     optimizer: str,
     init: str,
     content_weight: float,
-    style_weight: float | None,
-    tv_weight: float | None,
+    style_weight: float,
+    tv_weight: float,
     style_weights: str | None,
     style_scale: float,
     style_mask: list[Path],
@@ -553,8 +535,8 @@ def render(
                      "strength relative to content; half that with --passes].", min=0.0),
     ] = None,
     content_weight: ContentWOpt = 1.0,
-    style_weight: StyleWOpt = None,
-    tv_weight: TvWOpt = None,
+    style_weight: StyleWOpt = DEFAULT_STYLE_WEIGHT,
+    tv_weight: TvWOpt = DEFAULT_TV_WEIGHT,
     style_weights: StyleWeightsOpt = None,
     style_scale: StyleScaleOpt = 1.0,
     style_mask: Annotated[

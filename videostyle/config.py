@@ -5,8 +5,8 @@ normalisations documented in :mod:`videostyle.losses` (content: mean over ``C*H*
 activations of relu4_2; style: mean over the ``C^2`` entries of Gram matrices normalised
 by ``C*H*W``; tv: mean squared neighbour difference in ``[0, 1]`` pixels; temporal: mean
 over ``C*H*W`` of weighted squared pixel differences in ``[0, 1]``). The defaults were
-chosen on the bundled VGG-16 at 512 px; the ``vgg19`` network has other activation scales
-and gets its own style weight (:data:`NETWORK_STYLE_WEIGHT`).
+chosen on the bundled VGG-16 at 256-512 px; other networks are calibrated onto its
+activation scale when they load (``videostyle.networks.feature_scales``).
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ ColorSpace = Literal["yuv", "ycrcb", "luv", "lab"]
 CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
-#: Default style weight per network (content weight 1). The bundled VGG-16 expects Caffe
-#: input (0-255) and so has activations ~100x larger than torchvision's VGG-19, whose
-#: Gram matrices (4th power of the scale in the loss) would otherwise be under-weighted.
-NETWORK_STYLE_WEIGHT: dict[str, float] = {"vgg16": 3.0, "vgg19": 1e4}
-#: Default total-variation weight per network, relative to content weight 1.
-NETWORK_TV_WEIGHT: dict[str, float] = {"vgg16": 1e2, "vgg19": 3e-2}
+#: Default style and total-variation weights (content weight 1), chosen on the bundled
+#: VGG-16. Other networks are calibrated onto its activation scale when they load
+#: (``videostyle.networks.feature_scales``), so the same defaults serve them.
+DEFAULT_STYLE_WEIGHT = 3.0
+DEFAULT_TV_WEIGHT = 100.0
 
 
 @dataclass(frozen=True)
@@ -33,8 +32,8 @@ class LossWeights:
     """Weights of the terms of the objective (see the module docstring for units)."""
 
     content: float = 1.0
-    style: float = NETWORK_STYLE_WEIGHT["vgg16"]
-    tv: float = NETWORK_TV_WEIGHT["vgg16"]
+    style: float = DEFAULT_STYLE_WEIGHT
+    tv: float = DEFAULT_TV_WEIGHT
     temporal: float = 0.0
 
 

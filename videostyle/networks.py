@@ -129,6 +129,8 @@ class LossNetwork(nn.Module):
             ) from exc
         self.features.requires_grad_(False)
         self.eval()
+        #: per-layer factors applied to returned activations (empty: as computed)
+        self.scales: dict[str, float] = {}
         if convention == "caffe":
             # x_caffe[c] = 255 * x[2 - c] - mean_bgr[c]; applied in preprocess().
             self.register_buffer("_scale", torch.full((1, 3, 1, 1), 255.0))
@@ -163,8 +165,13 @@ class LossNetwork(nn.Module):
             x = self.features[index](x)
             name = self.names[index]
             if name in wanted:
-                out[name] = x
+                scale = self.scales.get(name)
+                out[name] = x if scale is None else x * scale
         return out
+
+    def calibrate(self, reference: LossNetwork) -> None:
+        """Put this network's activations on ``reference``'s scale (see :func:`feature_scales`)."""
+        self.scales = feature_scales(self, reference)
 
 
 # --------------------------------------------------------------------------------------
@@ -316,13 +323,59 @@ def load_vgg19(*, weights: Path | None = None, pooling: Pooling = "max") -> Loss
         digest = _torch_hub_file_sha256(url)
         source = url
     info = WeightsInfo(network="vgg19", sha256=digest, source=source)
-    return LossNetwork(
+    net = LossNetwork(
         network="vgg19",
         state_dict=_features_only(state),
         convention="torchvision",
         weights=info,
         pooling=pooling,
     )
+    net.calibrate(load_vgg16_bundled(pooling=pooling))
+    return net
+
+
+def calibration_image(size: int = 128) -> torch.Tensor:
+    """A fixed ``(1, 3, size, size)`` RGB [0, 1] image: gratings, a colour ramp and noise."""
+    ys, xs = torch.meshgrid(
+        torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij"
+    )
+    noise = torch.rand((3, size, size), generator=torch.Generator().manual_seed(0))
+    r = 0.5 + 0.25 * torch.sin(40 * xs + 10 * ys) + 0.15 * (noise[0] - 0.5)
+    g = 0.5 + 0.25 * torch.sin(25 * ys - 7 * xs) + 0.15 * (noise[1] - 0.5)
+    b = 0.3 + 0.4 * xs * ys + 0.15 * (noise[2] - 0.5)
+    return torch.stack([r, g, b]).clamp(0, 1)[None]
+
+
+def _counterpart(name: str, reference: LossNetwork) -> str:
+    """The reference's layer that plays ``name``'s part (same block, at most its depth)."""
+    if name in reference.names:
+        return name
+    block, index = name[len("relu"):].split("_")
+    depth = _BLOCKS[reference.network][int(block) - 1]
+    return f"relu{block}_{min(int(index), depth)}"
+
+
+def feature_scales(net: LossNetwork, reference: LossNetwork) -> dict[str, float]:
+    """Per-ReLU-layer factors that give ``net`` the RMS activations of ``reference``.
+
+    Networks trained with different input conventions have activations of different
+    sizes (Caffe-style weights see 0-255 pixels, torchvision's see normalised ones), and
+    the loss weights are calibrated on the bundled VGG-16. Both networks see the fixed
+    :func:`calibration_image`; each ReLU layer of ``net`` is scaled so that its RMS
+    activation equals that of the same-named (or same-block) layer of ``reference``.
+    The factors are constants of the weights, so renders stay deterministic.
+    """
+    relus = [n for n in net.names if n.startswith("relu")]
+    image = calibration_image()
+    with torch.no_grad():
+        ours = net(image, relus)
+        theirs = reference(image, sorted({_counterpart(n, reference) for n in relus}))
+    scales = {}
+    for name in relus:
+        rms = float(ours[name].pow(2).mean().sqrt())
+        target = float(theirs[_counterpart(name, reference)].pow(2).mean().sqrt())
+        scales[name] = target / rms if rms > 0 else 1.0
+    return scales
 
 
 def _torch_hub_file_sha256(url: str) -> str:
