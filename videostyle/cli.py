@@ -132,7 +132,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress outpu
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"videostyle: error: {message}", err=True)
+    typer.echo(f"videostyle: error: {' '.join(message.split())}", err=True)
     raise typer.Exit(code)
 
 
@@ -645,6 +645,8 @@ def render(
             )
             try:
                 result = renderer.run()
+            except KeyboardInterrupt:  # a second Ctrl-C: stop at once
+                _interrupted(stop, output, workdir)
             except Exception as exc:
                 from .errors import Interrupted
 

@@ -375,6 +375,13 @@ def feature_scales(net: LossNetwork, reference: LossNetwork) -> dict[str, float]
         rms = float(ours[name].pow(2).mean().sqrt())
         target = float(theirs[_counterpart(name, reference)].pow(2).mean().sqrt())
         scales[name] = target / rms if rms > 0 else 1.0
+    # A conv output takes the factor of the ReLU after it (relu(s * z) = s * relu(z) for
+    # s > 0), a pool the factor of the ReLU before it (pooling commutes with s > 0).
+    for index, name in enumerate(net.names):
+        if name.startswith("conv"):
+            scales[name] = scales[net.names[index + 1]]
+        elif name.startswith("pool"):
+            scales[name] = scales[net.names[index - 1]]
     return scales
 
 

@@ -199,6 +199,9 @@ class _Stop(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+        #: True when raised inside a line search: the parameters then hold a trial point
+        #: that was never evaluated, and the last evaluated iterate must be restored.
+        self.pending = False
 
 
 class _Diverged(Exception):
@@ -294,12 +297,19 @@ def _attempt(
     def closure() -> torch.Tensor:
         nonlocal seen
         if lbfgs:
-            # L-BFGS bumps n_iter before its line search evaluates a trial point: the first
-            # evaluation under a new n_iter means the previous iteration is complete.
+            # L-BFGS evaluates the start point with n_iter = 0, then bumps n_iter before the
+            # line search of each iteration evaluates its trial points: the first evaluation
+            # under n_iter = k + 1 means iteration k is complete (its accepted point was the
+            # last one evaluated).
             n_iter = optimizer.state[x].get("n_iter", 0)
-            if n_iter != seen and seen >= 0 and run.last:
-                run.finish_iteration(run.last)
-            seen = n_iter
+            if n_iter != seen:
+                if seen >= 1 and run.last:
+                    try:
+                        run.finish_iteration(run.last)
+                    except _Stop as stop:
+                        stop.pending = True
+                        raise
+                seen = n_iter
         optimizer.zero_grad(set_to_none=False)
         terms = objective(x)
         terms["total"].backward()
@@ -309,11 +319,11 @@ def _attempt(
     if not lbfgs:
         while True:
             optimizer.step(closure)  # type: ignore[arg-type]
-            run.finish_iteration(run.last)
+            run.finish_iteration(run.last)  # x holds the finished step
     optimizer.step(closure)  # type: ignore[arg-type]
-    # The library ended on its own (a zero gradient or step): count the last iteration.
-    if run.last:
+    if seen >= 1 and run.last:  # the last iteration of the budget is complete
         run.finish_iteration(run.last)
+    # Still here: the library ended before the budget (a zero gradient or step).
     return "converged"
 
 
@@ -350,8 +360,9 @@ def optimize(
             break
         except _Stop as stop:
             stop_reason = stop.reason
-            with torch.no_grad():  # back to the last evaluated iterate, not a pending trial
-                x.copy_(run.last_x)
+            if stop.pending:
+                with torch.no_grad():  # back to the last evaluated iterate
+                    x.copy_(run.last_x)
             break
         except _Diverged as exc:
             recoveries += 1

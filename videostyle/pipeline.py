@@ -171,6 +171,8 @@ def _check_settings(s: RenderSettings) -> None:
         raise InputError(
             f"{len(s.styles)} --style but {len(s.style_masks)} --style-mask; give one each"
         )
+    if s.output.is_dir():
+        raise InputError(f"the output {s.output} is a folder; give a file name such as out.mp4")
     out_dir = s.output.parent
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"cannot write {s.output}: {out_dir} is not a folder")
@@ -416,6 +418,8 @@ class Renderer:
             if frame not in todo:
                 self._report(frame, position, len(frames), None, timings, len(todo) - computed)
                 continue
+            if self.should_stop is not None and self.should_stop():
+                raise Interrupted(f"stopped before frame {frame}")
             began = time.monotonic()
             result = self._stylize_frame(run, frame, start, targets, flows)
             seconds = time.monotonic() - began
@@ -489,6 +493,8 @@ class Renderer:
                 record = path.with_suffix(".json")
                 if run.is_committed(path, record):
                     continue
+                if self.should_stop is not None and self.should_stop():
+                    raise Interrupted(f"stopped before pass {p}, frame {frame}")
                 began = time.monotonic()
                 result = self._multipass_frame(run, p, frame, start, end, targets, flows)
                 seconds = time.monotonic() - began

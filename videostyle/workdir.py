@@ -133,7 +133,8 @@ class RunFolder:
             raise InputError(f"cannot create the run folder {self.root}: {exc}") from exc
         if not os.access(self.root, os.W_OK):
             raise InputError(f"the run folder {self.root} is not writable")
-        manifest = {"format": FORMAT_VERSION, **manifest}
+        # Compare in JSON form (tuples become lists) against what the folder holds.
+        manifest = json.loads(json.dumps({"format": FORMAT_VERSION, **manifest}))
         if self.exists() and not restart:
             old = self.read_manifest()
             changed = diff_settings(old.get("pixels", {}), manifest["pixels"])
