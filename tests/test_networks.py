@@ -297,11 +297,6 @@ def test_pool_output_is_the_pooled_relu(vgg16: LossNetwork) -> None:
     torch.testing.assert_close(out["pool2"], torch.nn.functional.max_pool2d(out["relu2_2"], 2))
 
 
-@pytest.mark.xfail(
-    reason="LossNetwork.forward scales only ReLU outputs of a calibrated network: its conv "
-    "and pool outputs stay on the uncalibrated scale (networks.py, forward / feature_scales)",
-    strict=True,
-)
 def test_calibrated_vgg19_pool_output_is_the_pooled_relu(vgg19: LossNetwork) -> None:
     assert vgg19.scales, "vgg19 is calibrated"
     image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))

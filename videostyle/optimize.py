@@ -27,7 +27,8 @@ class Progress:
     """One optimiser iteration, as handed to the progress callback.
 
     ``losses`` holds the weighted terms (``content``, ``style``, ``tv``, ``temporal``) and
-    their sum ``total``, evaluated at the iterate the step started from.
+    their sum ``total``: for L-BFGS at the iterate the iteration reached, for Adam (which
+    evaluates before it steps) at the iterate the step started from.
     """
 
     iteration: int
