@@ -256,9 +256,10 @@ class _Run:
         self.last_x = self.best_x
 
     def check(self, losses: dict[str, float]) -> None:
-        """Validate one evaluation; raises _Diverged."""
+        """Record one evaluation (a line search's trial points included); raises _Diverged
+        when it is not finite."""
         total = losses["total"]
-        if not math.isfinite(total) or total > _BLOW_UP * max(self.best_loss, 1e-12):
+        if not math.isfinite(total):
             raise _Diverged(f"{total:.4g}")
         self.last_x = self.x.detach().clone()
         if total <= self.best_loss:
@@ -267,7 +268,10 @@ class _Run:
         self.last = losses
 
     def finish_iteration(self, losses: dict[str, float]) -> None:
-        """Record one completed iteration; raises _Stop to end early."""
+        """Record one completed iteration; raises _Stop to end early, _Diverged when the
+        iterate it reached is far worse than the best point seen."""
+        if losses["total"] > _BLOW_UP * max(self.best_loss, 1e-12):
+            raise _Diverged(f"{losses['total']:.4g}")
         self.iteration += 1
         self.history.append(losses["total"])
         if self.callback is not None:

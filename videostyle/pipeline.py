@@ -561,22 +561,10 @@ class Renderer:
                 warped=to_tensor(image, self.device),
                 weights=torch.from_numpy(np.ascontiguousarray(c))[None, None].to(self.device),
             )]
-        engine = dataclasses.replace(
-            s.engine,
-            weights=dataclasses.replace(
-                s.engine.weights, temporal=s.temporal_weight if temporal else 0.0
-            ),
-            optimizer=dataclasses.replace(s.engine.optimizer, iterations=s.iterations[0]),
+        return self._optimise(
+            content, init, self._frame_targets(targets, frame, size), temporal,
+            s.iterations[0], where=f"pass {p}, frame {frame}",
         )
-        objective = Objective(
-            self.network, content=content, styles=self._frame_targets(targets, frame, size),
-            settings=engine, temporal=temporal,
-        )
-        result = optimize(objective, init, settings=engine.optimizer,
-                          callback=self.on_iteration, should_stop=self.should_stop)
-        if result.stop_reason == "interrupted":
-            raise Interrupted(f"stopped in pass {p} at frame {frame}")
-        return result
 
     def _warped_neighbour(
         self, run: RunFolder, p: int, frame: int, nb: int, start: int, end: int, flows: Any
@@ -632,20 +620,32 @@ class Renderer:
         temporal: list[TemporalTerm] = []
         if not first and s.temporal_weight > 0:
             temporal = self._temporal_terms(run, frame, start, flows)
-        weights = dataclasses.replace(
-            s.engine.weights, temporal=s.temporal_weight if temporal else 0.0
+        return self._optimise(
+            content, init, self._frame_targets(targets, frame, size), temporal, iterations,
+            where=f"frame {frame}",
         )
+
+    def _optimise(
+        self,
+        content: torch.Tensor,
+        init: torch.Tensor,
+        targets: list[StyleTarget],
+        temporal: list[TemporalTerm],
+        iterations: int,
+        *,
+        where: str,
+    ) -> OptimizeResult:
+        """One frame's optimisation; the temporal weight applies only with temporal terms."""
+        s = self.s
         engine = dataclasses.replace(
             s.engine,
-            weights=weights,
+            weights=dataclasses.replace(
+                s.engine.weights, temporal=s.temporal_weight if temporal else 0.0
+            ),
             optimizer=dataclasses.replace(s.engine.optimizer, iterations=iterations),
         )
         objective = Objective(
-            self.network,
-            content=content,
-            styles=self._frame_targets(targets, frame, size),
-            settings=engine,
-            temporal=temporal,
+            self.network, content=content, styles=targets, settings=engine, temporal=temporal
         )
         result = optimize(
             objective,
@@ -655,7 +655,7 @@ class Renderer:
             should_stop=self.should_stop,
         )
         if result.stop_reason == "interrupted":
-            raise Interrupted(f"stopped while rendering frame {frame}")
+            raise Interrupted(f"stopped while rendering {where}")
         return result
 
     def _init(
