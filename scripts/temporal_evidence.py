@@ -55,7 +55,8 @@ def make_known_clip(texture_path: Path, folder: Path, n: int, size: tuple[int, i
     maps = [offset @ affine(t, center) for t in range(1, n + 1)]
     (folder / "gt").mkdir(parents=True, exist_ok=True)
     for t, m in enumerate(maps, start=1):
-        frame = cv2.warpAffine(texture, m[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        frame = cv2.warpAffine(texture, m[:2], (w, h), flags=flags)
         cv2.imwrite(str(folder / f"frame_{t:04d}.png"), frame)
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
     pts = np.stack([xs, ys, np.ones_like(xs)], axis=-1)  # (H, W, 3)
