@@ -1,0 +1,77 @@
+"""How much of the reference's iteration budget (2000 first frame, 1000 later) is needed?
+
+Renders the first frames of a clip with the reference budget and no early stopping,
+records the total loss after every L-BFGS iteration, and prints how close each shorter
+budget gets to the loss the full budget reaches. Uses the library API (the same pipeline
+as ``videostyle render``).
+
+    python scripts/iteration_budget.py ../shared/data/clips/sintel_market \
+        --style ../shared/data/styles/starry_night.jpg --size 192
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import torch
+
+from videostyle.networks import load_network
+from videostyle.optimize import Progress
+from videostyle.pipeline import FrameProgress, Renderer, RenderSettings
+from videostyle.stylize import ImageSettings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source")
+    parser.add_argument("--style", required=True, type=Path)
+    parser.add_argument("--size", type=int, default=192)
+    parser.add_argument("--frames", type=int, default=3)
+    parser.add_argument("--iterations", default="2000,1000")
+    args = parser.parse_args()
+    first, rest = (int(v) for v in args.iterations.split(","))
+    image = ImageSettings(size=args.size)
+    image = dataclasses.replace(
+        image,
+        engine=dataclasses.replace(
+            image.engine, optimizer=dataclasses.replace(image.engine.optimizer, tolerance=0.0)
+        ),
+    )
+    histories: dict[int, list[float]] = {}
+    current: list[float] = []
+
+    def on_iteration(p: Progress) -> None:
+        current.append(p.losses["total"])
+
+    def on_frame(p: FrameProgress) -> None:
+        histories[p.frame] = list(current)
+        current.clear()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = RenderSettings(
+            source=Path(args.source), styles=(args.style,), output=Path(tmp) / "out_%04d.png",
+            image=image, fps=Fraction(24), frames=(1, args.frames), iterations=(first, rest),
+            long_term=(1,),
+        )
+        net = load_network("vgg16")
+        Renderer(settings, network=net, device=torch.device("cpu"), on_frame=on_frame,
+                 on_iteration=on_iteration).run()
+    budgets = (50, 100, 150, 200, 300, 400, 600, 1000, 2000)
+    table = {}
+    print("| frame | final loss | " + " | ".join(f"{b} it" for b in budgets) + " |")
+    print("|---" * (len(budgets) + 2) + "|")
+    for frame, hist in histories.items():
+        final = hist[-1]
+        cells = [f"{hist[b - 1] / final:.3f}" if b <= len(hist) else "" for b in budgets]
+        table[frame] = {"final": final, "ratio": dict(zip(budgets, cells, strict=True))}
+        print(f"| {frame} | {final:.5g} | " + " | ".join(cells) + " |")
+    print(json.dumps(table))
+
+
+if __name__ == "__main__":
+    main()
