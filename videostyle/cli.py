@@ -123,7 +123,7 @@ SeedOpt = Annotated[int, typer.Option(help="Seed of random initialisation.")]
 ToleranceOpt = Annotated[
     float,
     typer.Option(
-        help="Stop early when the loss fell by less than this fraction over 20 iterations "
+        help="Stop early when the loss fell by less than this fraction over 50 iterations "
         "(0: never).",
         min=0.0,
     ),

@@ -48,8 +48,10 @@ class OptimizerSettings:
 
     optimizer: Optimizer = "lbfgs"
     iterations: int = 500
-    tolerance: float = 1e-3
-    tolerance_window: int = 20
+    # The reference implementation's defaults (-tol_loss_relative 1e-4 over an interval of
+    # 50): a looser rule stops warm-started video frames after a few dozen iterations.
+    tolerance: float = 1e-4
+    tolerance_window: int = 50
     lbfgs_history: int = 100
     adam_lr: float = 0.02
     max_recoveries: int = 3
