@@ -557,10 +557,7 @@ class Renderer:
         temporal: list[TemporalTerm] = []
         if p >= s.temporal_after_pass and near is not None and s.temporal_weight > 0:
             image, c = near
-            temporal = [TemporalTerm(
-                warped=to_tensor(image, self.device),
-                weights=torch.from_numpy(np.ascontiguousarray(c))[None, None].to(self.device),
-            )]
+            temporal = [self._term(image, c)]
         return self._optimise(
             content, init, self._frame_targets(targets, frame, size), temporal,
             s.iterations[0], where=f"pass {p}, frame {frame}",
@@ -682,6 +679,13 @@ class Renderer:
         warped = flowmod.warp(previous, flows.get(frame, frame - 1))
         return to_tensor(warped, self.device)
 
+    def _term(self, warped: np.ndarray, weights: np.ndarray) -> TemporalTerm:
+        """A temporal term from a warped frame ``(H, W, 3)`` and its weights ``(H, W)``."""
+        return TemporalTerm(
+            warped=to_tensor(warped, self.device),
+            weights=torch.from_numpy(np.ascontiguousarray(weights))[None, None].to(self.device),
+        )
+
     def _temporal_terms(
         self, run: RunFolder, frame: int, start: int, flows: Any
     ) -> list[TemporalTerm]:
@@ -695,14 +699,7 @@ class Renderer:
         for j, c in zip(offsets, weights, strict=True):
             earlier = read_image(run.frame_path(frame - j))
             warped = flowmod.warp(earlier, flows.get(frame, frame - j))
-            terms.append(
-                TemporalTerm(
-                    warped=to_tensor(warped, self.device),
-                    weights=torch.from_numpy(np.ascontiguousarray(c))[None, None].to(
-                        self.device
-                    ),
-                )
-            )
+            terms.append(self._term(warped, c))
         return terms
 
     def _encode(self, info: SourceInfo, run: RunFolder, frames: list[int]) -> None:
