@@ -504,21 +504,27 @@ class Renderer:
                 self._report(frame, position, total, result, timings,
                              total - position, seconds=seconds)
         for frame in frames:  # the last pass is the result
-            data = run.pass_path(s.passes, frame).read_bytes()
-            image = read_image(run.pass_path(s.passes, frame))
+            if run.is_done(frame):
+                continue
+            last = run.pass_path(s.passes, frame)
+            data = last.read_bytes()
             if s.image.original_colors:
                 from .color import original_colors
 
                 image = original_colors(
-                    image, read_image(run.content_path(frame)), s.image.original_colors
+                    read_image(last), read_image(run.content_path(frame)),
+                    s.image.original_colors,
                 )
                 data = png16(image)
-            if not run.is_done(frame):
-                rec = json.loads(run.pass_path(s.passes, frame).with_suffix(".json").read_text())
-                rec["sha256"] = sha256_bytes(data)
-                run.commit(run.frame_path(frame), run.record_path(frame), data,
-                           FrameRecord(**rec))
+            rec = json.loads(last.with_suffix(".json").read_text())
+            rec["sha256"] = sha256_bytes(data)
+            run.commit(run.frame_path(frame), run.record_path(frame), data, FrameRecord(**rec))
         return computed
+
+    def _content(self, run: RunFolder, frame: int) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The stored content frame as ``(1, 3, H, W)`` on the device, and its ``(w, h)``."""
+        image = read_image(run.content_path(frame))
+        return to_tensor(image, self.device), (image.shape[1], image.shape[0])
 
     def _multipass_frame(
         self,
@@ -531,9 +537,7 @@ class Renderer:
         flows: Any,
     ) -> OptimizeResult:
         s = self.s
-        content_np = read_image(run.content_path(frame))
-        size = (content_np.shape[1], content_np.shape[0])
-        content = to_tensor(content_np, self.device)
+        content, size = self._content(run, frame)
         forward = p % 2 == 1
         # The neighbour this pass has just produced, and the one from the previous pass.
         nb = frame - 1 if forward else frame + 1
@@ -605,9 +609,7 @@ class Renderer:
         flows: Any,
     ) -> OptimizeResult:
         s = self.s
-        content_np = read_image(run.content_path(frame))
-        size = (content_np.shape[1], content_np.shape[0])
-        content = to_tensor(content_np, self.device)
+        content, size = self._content(run, frame)
         iterations = s.iterations[0] if frame == start else s.iterations[1]
         if iterations == 0:  # a pass-through: the I/O without optimisation
             return OptimizeResult(image=content, losses={}, initial_losses={}, iterations=0,
