@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -178,8 +179,6 @@ def _check_settings(s: RenderSettings) -> None:
         raise InputError(f"cannot write {s.output}: {out_dir} is not a folder")
     if not out_dir.exists():
         raise InputError(f"the output folder {out_dir} does not exist; create it first")
-    import os
-
     if not os.access(out_dir, os.W_OK):
         raise InputError(f"the output folder {out_dir} is not writable")
     if not is_sequence_pattern(str(s.output)):
