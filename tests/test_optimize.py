@@ -150,6 +150,30 @@ def test_zero_iterations_returns_the_init(objective, content) -> None:
         optimize(objective, content, settings=OptimizerSettings(iterations=-1))
 
 
+def test_losses_are_those_of_the_clamped_image(objective, content) -> None:
+    outside = content * 3 - 1  # many values below 0 and above 1
+    assert (outside < 0).any() and (outside > 1).any()
+    x = outside.clone().requires_grad_(True)
+    terms = objective(x)
+    clamped = objective(outside.clamp(0, 1))
+    assert float(terms["total"].detach()) == pytest.approx(float(clamped["total"]), rel=1e-6)
+    terms["total"].backward()
+    out_of_range = (outside < 0) | (outside > 1)
+    assert torch.all(x.grad[out_of_range] == 0)  # no gain from values clamping discards
+    assert x.grad[~out_of_range].abs().sum() > 0
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_reported_losses_describe_the_returned_image(objective, content, optimizer) -> None:
+    settings = OptimizerSettings(optimizer=optimizer, iterations=30, tolerance=0)
+    result = optimize(objective, content, settings=settings)
+    assert result.image.min() >= 0 and result.image.max() <= 1
+    with torch.no_grad():
+        again = objective(result.image)
+    for name, value in result.losses.items():
+        assert float(again[name]) == pytest.approx(value, rel=1e-5, abs=1e-6), name
+
+
 def test_early_stop_on_tolerance(objective, content) -> None:
     settings = OptimizerSettings(iterations=500, tolerance=1e-2, tolerance_window=5)
     result = optimize(objective, content, settings=settings)

@@ -14,6 +14,7 @@ from videostyle import flow as flowmod
 from videostyle.config import (
     DEFAULT_TEMPORAL_WEIGHT,
     MULTIPASS_TEMPORAL_WEIGHT,
+    REFERENCE_RELU4_2_SCALE,
     EngineSettings,
     LossWeights,
     OptimizerSettings,
@@ -36,21 +37,37 @@ def test_default_temporal_weight_matches_the_reference_strength() -> None:
     w = rng.random((12, 10, 3))
     c = rng.random((12, 10))
     # Reference side, computed in Caffe pixel space: temporal weight 1000 on
-    # MSE(sqrt(c) * x_caffe, sqrt(c) * w_caffe), content weight 5.
+    # MSE(sqrt(c) * x_caffe, sqrt(c) * w_caffe), content weight 5 on the Caffe VGG-19's
+    # relu4_2 features f19; here a stand-in content loss L19 of those features.
     diff = (_caffe(x) - _caffe(w)) * np.sqrt(c)[..., None]
     reference_temporal = 1000.0 * np.mean(diff**2)
-    reference_ratio = reference_temporal / 5.0  # per unit of content weight
+    f19_a, f19_b = rng.random((8, 3, 2)) * 40, rng.random((8, 3, 2)) * 40
+    reference_content = 5.0 * np.mean((f19_a - f19_b) ** 2)
+    reference_ratio = reference_temporal / reference_content
 
     def t(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a.copy()).permute(2, 0, 1)[None]
 
-    ours = DEFAULT_TEMPORAL_WEIGHT * float(
+    # Our side: the same features on VGG-16's scale (calibrated by the relu4_2 factor).
+    s = REFERENCE_RELU4_2_SCALE
+    ours_temporal = DEFAULT_TEMPORAL_WEIGHT * float(
         temporal_loss(t(x), t(w), torch.from_numpy(c)[None, None])
     )
-    ours_ratio = ours / LossWeights().content
-    assert ours_ratio == pytest.approx(reference_ratio, rel=1e-9)
-    assert DEFAULT_TEMPORAL_WEIGHT == pytest.approx(200 * 256**2)
+    ours_content = LossWeights().content * float(
+        content_loss(torch.from_numpy(s * f19_a), torch.from_numpy(s * f19_b))
+    )
+    assert ours_temporal / ours_content == pytest.approx(reference_ratio, rel=1e-9)
+    assert DEFAULT_TEMPORAL_WEIGHT == pytest.approx(200 * 256**2 * 0.2768**2)
     assert MULTIPASS_TEMPORAL_WEIGHT == pytest.approx(DEFAULT_TEMPORAL_WEIGHT / 2)
+
+
+@pytest.mark.slow
+def test_relu4_2_scale_is_the_calibration_of_the_caffe_vgg19(vgg19_weights) -> None:
+    """The constant is what the project's calibration computes for the Caffe VGG-19."""
+    from videostyle.networks import load_vgg19
+
+    net = load_vgg19(weights=vgg19_weights)
+    assert net.scales["relu4_2"] == pytest.approx(REFERENCE_RELU4_2_SCALE, rel=1e-3)
 
 
 def test_content_loss_is_the_reference_mse() -> None:

@@ -459,6 +459,12 @@ class CodecChoice(StrEnum):
     ffv1 = "ffv1"
 
 
+class WarpChoice(StrEnum):
+    bilinear = "bilinear"
+    bicubic = "bicubic"
+    lanczos = "lanczos"
+
+
 class _StopFlag:
     """Set by SIGINT/SIGTERM; a second Ctrl-C stops at once."""
 
@@ -524,6 +530,11 @@ def render(
         typer.Option(help="Flow estimator (dis, dis-fast, farneback, deepflow, tvl1) or a "
                      "folder of forward_i_j.flo/backward_j_i.flo files."),
     ] = None,
+    warp: Annotated[
+        WarpChoice,
+        typer.Option(help="Resampling of earlier stylised frames into the current one "
+                     "(bilinear is the reference's; lanczos keeps brush strokes sharp)."),
+    ] = WarpChoice.lanczos,
     long_term: Annotated[
         str | None,
         typer.Option(help="Temporal offsets J, e.g. 1,10,20,40 (1 = short-term only) "
@@ -531,7 +542,7 @@ def render(
     ] = None,
     temporal_weight: Annotated[
         float | None,
-        typer.Option(help="Weight of the temporal loss [default: 1.31e7, the reference's "
+        typer.Option(help="Weight of the temporal loss [default: 1.0e6, the reference's "
                      "strength relative to content; half that with --passes].", min=0.0),
     ] = None,
     content_weight: ContentWOpt = 1.0,
@@ -622,6 +633,7 @@ def render(
             init=init,
             independent=independent,
             flow=flow or preset.flow,
+            warp=warp.value,
             long_term=offsets,
             temporal_weight=temporal_weight if temporal_weight is not None
             else (MULTIPASS_TEMPORAL_WEIGHT if passes > 1 else DEFAULT_TEMPORAL_WEIGHT),
@@ -800,6 +812,10 @@ def evaluate(
                           min=1)
     ] = 1,
     fps: Annotated[str | None, typer.Option(help="Frame rate of image sequences.")] = None,
+    warp: Annotated[
+        WarpChoice,
+        typer.Option(help="Resampling of the previous frame (bilinear: the paper's measure)."),
+    ] = WarpChoice.bilinear,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Temporal error of a stylised video, with optical flow computed on the source."""
@@ -811,7 +827,8 @@ def evaluate(
     with _errors():
         rate = parse_fps(fps) if fps else None
         report = temporal_error(
-            probe(stylized, fps=rate), probe(source, fps=rate), flow=flow, start=start
+            probe(stylized, fps=rate), probe(source, fps=rate), flow=flow, start=start,
+            warp=warp.value,
         )
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))

@@ -79,19 +79,26 @@ class EngineSettings:
 
 DEFAULT_SIZE = 512
 
-#: Temporal weight relative to content weight 1 (see docs/temporal.md for the derivation):
-#: Ruder et al.'s reference uses content 5 and temporal 1000 with the temporal loss on
-#: Caffe pixels (image x 256), i.e. 200 * 256**2 in [0, 1] pixels per unit of content
-#: weight, for the same mean-normalised content loss on Caffe-scale VGG features.
+#: Temporal weight relative to content weight 1 (see docs/temporal.md for the derivation).
+#: Ruder et al.'s reference uses content weight 5 and temporal weight 1000, its temporal
+#: loss on Caffe pixels (image x 256) and its content loss on the Caffe VGG-19's relu4_2.
+#: Per unit of content weight that is 200 * 256**2 on [0, 1] pixels against VGG-19
+#: features; on the bundled VGG-16, whose relu4_2 activations are smaller, the content
+#: loss shrinks by the square of the factor that calibrates VGG-19 onto VGG-16
+#: (:func:`videostyle.networks.feature_scales` for the Caffe VGG-19 weights at relu4_2,
+#: measured 0.2768), and the temporal weight with it. With ``--network vgg19`` (the
+#: reference's network, calibrated by the same factor) the ratio is the reference's exactly.
 REFERENCE_CONTENT_WEIGHT = 5.0
 REFERENCE_TEMPORAL_WEIGHT = 1000.0
 REFERENCE_PIXEL_SCALE = 256.0
+REFERENCE_RELU4_2_SCALE = 0.2768
 DEFAULT_TEMPORAL_WEIGHT = (
-    REFERENCE_TEMPORAL_WEIGHT / REFERENCE_CONTENT_WEIGHT * REFERENCE_PIXEL_SCALE**2
+    REFERENCE_TEMPORAL_WEIGHT / REFERENCE_CONTENT_WEIGHT
+    * REFERENCE_PIXEL_SCALE**2 * REFERENCE_RELU4_2_SCALE**2
 )
 
 #: The reference's multi-pass script uses temporal weight 500 (content 5): half as strong.
-MULTIPASS_TEMPORAL_WEIGHT = 500.0 / REFERENCE_CONTENT_WEIGHT * REFERENCE_PIXEL_SCALE**2
+MULTIPASS_TEMPORAL_WEIGHT = DEFAULT_TEMPORAL_WEIGHT / 2
 
 INIT_LATER: tuple[str, ...] = ("prev-warped", "prev", "content", "random")
 

@@ -65,14 +65,20 @@ class TemporalReport:
 
 
 def pair_error(
-    previous: np.ndarray, current: np.ndarray, flow_back: np.ndarray, flow_fwd: np.ndarray
+    previous: np.ndarray,
+    current: np.ndarray,
+    flow_back: np.ndarray,
+    flow_fwd: np.ndarray,
+    *,
+    warp: str = "bilinear",
 ) -> tuple[float, float, float]:
     """(paper, masked, mean weight) for stylised frames ``previous`` -> ``current``.
 
-    ``flow_back`` is the flow current -> previous, ``flow_fwd`` previous -> current.
+    ``flow_back`` is the flow current -> previous, ``flow_fwd`` previous -> current;
+    ``warp`` the resampling of ``previous`` (bilinear, as in the paper).
     """
     c = flowmod.warp_weights(flow_back, flow_fwd)  # (H, W)
-    warped = flowmod.warp(previous, flow_back)
+    warped = flowmod.warp(previous, flow_back, interpolation=warp)
     sq = (current.astype(np.float64) - warped) ** 2  # (H, W, 3)
     weighted = c[..., None] * sq
     paper = float(weighted.mean())
@@ -137,10 +143,12 @@ def temporal_error(
     *,
     flow: str = flowmod.DEFAULT_ESTIMATOR,
     start: int = 1,
+    warp: str = "bilinear",
 ) -> TemporalReport:
     """Temporal error of ``stylized`` with flow computed on ``source`` (or read from files).
 
-    The stylised frame k (1-based) is aligned with source frame ``start + k - 1``.
+    The stylised frame k (1-based) is aligned with source frame ``start + k - 1``;
+    ``warp`` is the resampling kernel of :func:`pair_error`.
     """
     report = TemporalReport()
     size = (stylized.width, stylized.height)
@@ -154,7 +162,7 @@ def temporal_error(
         if previous is not None:
             prev_number, prev_x = previous
             paper, masked, reliable = pair_error(
-                prev_x, x, getter(number, prev_number), getter(prev_number, number)
+                prev_x, x, getter(number, prev_number), getter(prev_number, number), warp=warp
             )
             report.frames.append(FrameError(number, paper, masked, reliable))
             kept.pop(prev_number - 1, None)

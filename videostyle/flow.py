@@ -81,6 +81,8 @@ __all__ = [
     "resize_flow",
     "warp",
     "warp_torch",
+    "WARP_INTERPOLATIONS",
+    "DEFAULT_WARP",
     "warp_weights",
     "write_flo",
 ]
@@ -405,10 +407,26 @@ def closest_first(weights: Sequence[np.ndarray]) -> list[np.ndarray]:
 # --------------------------------------------------------------------------- warping
 
 
+WARP_INTERPOLATIONS: dict[str, int] = {
+    "bilinear": cv2.INTER_LINEAR,
+    "bicubic": cv2.INTER_CUBIC,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
+"""Resampling kernels of :func:`warp`. Bilinear is the reference implementation's; the
+sharper ones keep a stylised frame's brush-stroke texture through the warp (see
+``docs/temporal.md``, "Warping")."""
+
+DEFAULT_WARP = "lanczos"
+
+
 def warp(
-    image: np.ndarray, flow: np.ndarray, *, fill: float | Sequence[float] | None = None
+    image: np.ndarray,
+    flow: np.ndarray,
+    *,
+    fill: float | Sequence[float] | None = None,
+    interpolation: str = "bilinear",
 ) -> np.ndarray:
-    """Backward-warp ``image`` with ``flow`` (bilinear, ``cv2.remap``).
+    """Backward-warp ``image`` with ``flow`` (``cv2.remap``).
 
     ``output[y, x] = image`` sampled at ``(x + u, y + v)`` where ``(u, v) = flow[y, x]``
     maps the *output* frame to the image's frame: warping the previous stylised
@@ -423,11 +441,18 @@ def warp(
             channel, is a constant (the reference fills with the VGG mean pixel).
             Either way those pixels carry no information: their consistency weight
             is 0.
+        interpolation: a key of :data:`WARP_INTERPOLATIONS`. The bicubic and Lanczos
+            kernels overshoot at edges; their result is clipped to the image's own range.
 
     Returns:
         The warped image, same shape and dtype as ``image``.
     """
     flow = _check_flow(flow, "flow")
+    if interpolation not in WARP_INTERPOLATIONS:
+        raise FlowError(
+            f"unknown warp interpolation {interpolation!r}; expected one of "
+            f"{', '.join(WARP_INTERPOLATIONS)}"
+        )
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
         raise FlowError(f"image must be a (H, W) or (H, W, C) numpy array, got {_shape(image)}.")
     if image.shape[:2] != flow.shape[:2]:
@@ -456,11 +481,13 @@ def warp(
             np.ascontiguousarray(planes[..., start:stop]),
             map_x,
             map_y,
-            interpolation=cv2.INTER_LINEAR,
+            interpolation=WARP_INTERPOLATIONS[interpolation],
             borderMode=border,
             borderValue=value,
         )
         out_planes[..., start:stop] = chunk.reshape(height, width, stop - start)
+    if interpolation != "bilinear" and image.size:
+        np.clip(out, image.min(), image.max(), out=out)
     return out
 
 

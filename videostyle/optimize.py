@@ -165,7 +165,13 @@ class Objective:
         ]
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Weighted loss terms and their ``total`` for ``image`` ``(1, 3, H, W)``."""
+        """Weighted loss terms and their ``total`` for ``image`` ``(1, 3, H, W)``.
+
+        The terms are those of ``image`` clamped to ``[0, 1]``, the image that is stored
+        and shown: values outside the range carry no gradient, so the optimiser cannot
+        buy a lower loss with colours that clamping then throws away.
+        """
+        image = image.clamp(0.0, 1.0)
         feats = self.network(image, self.layers)
         w = self.weights
         terms: dict[str, torch.Tensor] = {}

@@ -80,6 +80,8 @@ class RenderSettings:
     ``long_term``: the offsets J of the temporal loss (``(1,)`` = short-term only).
     ``flow``: an estimator name of :func:`videostyle.flow.make_estimator`, or a folder of
     ``.flo`` files named as the reference implementation names them.
+    ``warp``: the resampling kernel that brings earlier stylised frames into the current
+    one (a key of :data:`videostyle.flow.WARP_INTERPOLATIONS`).
     """
 
     source: Path
@@ -93,6 +95,7 @@ class RenderSettings:
     init: str = "prev-warped"
     independent: bool = False
     flow: str = flowmod.DEFAULT_ESTIMATOR
+    warp: str = flowmod.DEFAULT_WARP
     long_term: tuple[int, ...] = (1,)
     temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
     codec: str = "h264"
@@ -151,6 +154,10 @@ def _check_settings(s: RenderSettings) -> None:
             raise InputError(f"input {path} does not exist")
     if s.codec not in CODECS:
         raise InputError(f"unknown codec {s.codec!r}; expected one of: {', '.join(CODECS)}")
+    if s.warp not in flowmod.WARP_INTERPOLATIONS:
+        raise InputError(
+            f"--warp must be one of {', '.join(flowmod.WARP_INTERPOLATIONS)}, got {s.warp!r}"
+        )
     if s.init not in INIT_LATER:
         raise InputError(f"--init must be one of {', '.join(INIT_LATER)}, got {s.init!r}")
     if s.image.init not in INIT_CHOICES and not Path(s.image.init).is_file():
@@ -219,6 +226,7 @@ def pixel_settings(s: RenderSettings, info: SourceInfo, start: int, end: int,
         "init": s.init,
         "independent": s.independent,
         "flow": s.flow,
+        "warp": s.warp,
         "long_term": list(s.long_term),
         "temporal_weight": s.temporal_weight,
         "weights": weights_id,
@@ -574,7 +582,8 @@ class Renderer:
             return None
         image = read_image(run.pass_path(p, nb))
         to_nb, from_nb = flows.get(frame, nb), flows.get(nb, frame)
-        return flowmod.warp(image, to_nb), flowmod.warp_weights(to_nb, from_nb)
+        warped = flowmod.warp(image, to_nb, interpolation=self.s.warp)
+        return warped, flowmod.warp_weights(to_nb, from_nb)
 
     def _report(
         self,
@@ -677,7 +686,7 @@ class Renderer:
         previous = read_image(run.frame_path(frame - 1))
         if s.init == "prev":
             return to_tensor(previous, self.device)
-        warped = flowmod.warp(previous, flows.get(frame, frame - 1))
+        warped = flowmod.warp(previous, flows.get(frame, frame - 1), interpolation=s.warp)
         return to_tensor(warped, self.device)
 
     def _term(self, warped: np.ndarray, weights: np.ndarray) -> TemporalTerm:
@@ -699,7 +708,7 @@ class Renderer:
         terms = []
         for j, c in zip(offsets, weights, strict=True):
             earlier = read_image(run.frame_path(frame - j))
-            warped = flowmod.warp(earlier, flows.get(frame, frame - j))
+            warped = flowmod.warp(earlier, flows.get(frame, frame - j), interpolation=self.s.warp)
             terms.append(self._term(warped, c))
         return terms
 
