@@ -9,7 +9,9 @@ Two clips:
 2. ``sintel``: the Sintel frames in ``../shared/data/clips/sintel_market``; the temporal
    error is measured with Farneback flow while the render used DIS.
 
-For each clip both renders run through the real command line (the commands are printed),
+For each clip the default render, each ``--variant`` render (extra ``render`` arguments,
+e.g. ``--variant 'bilinear=--warp bilinear'``) and the ``--independent`` render run through
+the real command line (the commands are printed),
 the temporal error comes from ``videostyle evaluate --json``, and the style and content
 losses are the means over frames 2..N of the stored per-frame losses in the run folders.
 Prints a Markdown table.
@@ -85,14 +87,14 @@ def mean_losses(workdir: Path) -> dict[str, float]:
 
 
 def measure(name: str, source: str, style: Path, out: Path, eval_flow: str,
-            extra: list[str]) -> dict[str, dict[str, float]]:
+            extra: list[str], variants: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Render ``source`` once per variant and once ``--independent``; figures of each."""
     results = {}
-    for mode in ("default", "independent"):
+    modes = {**variants, "independent": ["--independent"]}
+    for mode, args in modes.items():
         pattern = out / f"{name}_{mode}_%04d.png"
         cmd = ["videostyle", "render", source, "--style", str(style), "-o", str(pattern),
-               "--quiet", *extra]
-        if mode == "independent":
-            cmd.append("--independent")
+               "--quiet", *extra, *args]
         run(cmd)
         report = json.loads(run(["videostyle", "evaluate", str(pattern), "--source", source,
                                  "--flow", eval_flow, "--fps", "24", "--json"]))
@@ -104,6 +106,14 @@ def measure(name: str, source: str, style: Path, out: Path, eval_flow: str,
     return results
 
 
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """``NAME=ARGS``: a render with extra ``videostyle render`` arguments."""
+    name, _, args = text.partition("=")
+    if not name.isidentifier():
+        raise SystemExit(f"--variant takes NAME=ARGS with NAME a plain word, got {text!r}")
+    return name, shlex.split(args)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path("../shared"))
@@ -111,7 +121,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--iterations", default="200,100")
     parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument(
+        "--variant", action="append", default=[], metavar="NAME=ARGS",
+        help="another render to compare, e.g. 'bilinear=--warp bilinear' (repeatable)",
+    )
     args = parser.parse_args()
+    variants = {"default": [], **dict(parse_variant(v) for v in args.variant)}
     args.out.mkdir(parents=True, exist_ok=True)
     style = args.shared / "data/styles/starry_night.jpg"
     extra = ["--size", str(args.size), "--iterations", args.iterations, "--fps", "24"]
@@ -119,23 +134,26 @@ def main() -> None:
     make_known_clip(args.shared / "data/content/tubingen.jpg", known, args.frames, (384, 256))
     table = {
         "known motion (ground-truth flow)": measure(
-            "known", str(known / "frame_%04d.png"), style, args.out, str(known / "gt"), extra
+            "known", str(known / "frame_%04d.png"), style, args.out, str(known / "gt"), extra,
+            variants,
         ),
         "Sintel market (Farneback flow)": measure(
             "sintel", str(args.shared / "data/clips/sintel_market"), style, args.out,
-            "farneback", extra
+            "farneback", extra, variants,
         ),
     }
     print("| clip | render | temporal error (paper) | masked | style loss | content loss |")
     print("|---|---|---|---|---|---|")
     for clip, rows in table.items():
+        i = rows["independent"]
         for mode, r in rows.items():
             print(f"| {clip} | {mode} | {r['paper']:.6f} | {r['masked']:.6f} | "
                   f"{r['style']:.4g} | {r['content']:.4g} |")
-        d, i = rows["default"], rows["independent"]
-        print(f"| {clip} | default / independent | {d['paper'] / i['paper']:.3f} | "
-              f"{d['masked'] / i['masked']:.3f} | {d['style'] / i['style']:.3f} | "
-              f"{d['content'] / i['content']:.3f} |")
+        for mode, d in rows.items():
+            if mode != "independent":
+                print(f"| {clip} | {mode} / independent | {d['paper'] / i['paper']:.3f} | "
+                      f"{d['masked'] / i['masked']:.3f} | {d['style'] / i['style']:.3f} | "
+                      f"{d['content'] / i['content']:.3f} |")
     (args.out / "evidence.json").write_text(json.dumps(table, indent=2))
 
 

@@ -533,8 +533,8 @@ def render(
     warp: Annotated[
         WarpChoice,
         typer.Option(help="Resampling of earlier stylised frames into the current one "
-                     "(bilinear is the reference's; lanczos keeps brush strokes sharp)."),
-    ] = WarpChoice.lanczos,
+                     "(bilinear: the reference's; lanczos keeps fine strokes sharper)."),
+    ] = WarpChoice.bilinear,
     long_term: Annotated[
         str | None,
         typer.Option(help="Temporal offsets J, e.g. 1,10,20,40 (1 = short-term only) "

@@ -412,11 +412,11 @@ WARP_INTERPOLATIONS: dict[str, int] = {
     "bicubic": cv2.INTER_CUBIC,
     "lanczos": cv2.INTER_LANCZOS4,
 }
-"""Resampling kernels of :func:`warp`. Bilinear is the reference implementation's; the
-sharper ones keep a stylised frame's brush-stroke texture through the warp (see
-``docs/temporal.md``, "Warping")."""
+"""Resampling kernels of :func:`warp`. Bilinear is the reference implementation's and the
+default; the sharper ones keep more of a stylised frame's finest texture through the warp
+(see ``docs/temporal.md``, "Warping")."""
 
-DEFAULT_WARP = "lanczos"
+DEFAULT_WARP = "bilinear"
 
 
 def warp(
