@@ -64,6 +64,17 @@ VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
+def variants(only: list[str] | None) -> list[tuple[str, str, dict[str, Any]]]:
+    """The rows of VARIANTS whose label is in ``only`` (all when None)."""
+    if only is None:
+        return VARIANTS
+    unknown = sorted(set(only) - {label for label, _, _ in VARIANTS})
+    if unknown:
+        raise SystemExit(f"unknown --only label(s) {unknown}; known: "
+                         + ", ".join(label for label, _, _ in VARIANTS))
+    return [v for v in VARIANTS if v[0] in only]
+
+
 @dataclass
 class Pair:
     frame_a: np.ndarray  # (H, W, 3) float32 RGB
@@ -161,7 +172,7 @@ def bench_synthetic(args: argparse.Namespace) -> list[str]:
         gt_size = np.mean([np.linalg.norm(p.gt[p.background], axis=1).mean() for p in pairs])
         print(f"width {width}: {len(pairs)} pairs, mean |gt| on background {gt_size:.2f} px",
               file=sys.stderr)
-        for label, name, params in VARIANTS:
+        for label, name, params in variants(args.only):
             try:
                 estimator = fl.make_estimator(name, **params)
             except FlowError as exc:
@@ -182,7 +193,7 @@ def bench_synthetic(args: argparse.Namespace) -> list[str]:
     return rows
 
 
-def bench_real(folder: Path, repeat: int) -> list[str]:
+def bench_real(folder: Path, repeat: int, only: list[str] | None = None) -> list[str]:
     frames = sorted(folder.glob("*.png"))
     if len(frames) < 2:
         raise SystemExit(f"{folder} holds fewer than two PNG frames")
@@ -190,7 +201,7 @@ def bench_real(folder: Path, repeat: int) -> list[str]:
     height, width = images[0].shape[:2]
     rows = ["| estimator | reliable (%) | warp error on reliable (0-255) | time / pair (ms) |",
             "|---|---:|---:|---:|"]
-    for label, name, params in VARIANTS:
+    for label, name, params in variants(only):
         try:
             estimator = fl.make_estimator(name, **params)
         except FlowError:
@@ -221,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=4, help="random affine pairs per image")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per pair (median)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", default=None, metavar="LABEL",
+                        help="run only these rows, e.g. --only 'dis (default)' deepflow tvl1")
     parser.add_argument("--sintel", type=Path, default=None,
                         help=f"folder of consecutive PNG frames, e.g. {DEFAULT_SINTEL}")
     args = parser.parse_args(argv)
@@ -233,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(bench_synthetic(args)))
     if args.sintel is not None:
         print()
-        print("\n".join(bench_real(args.sintel, args.repeat)))
+        print("\n".join(bench_real(args.sintel, args.repeat, args.only)))
     return 0
 
 

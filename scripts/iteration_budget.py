@@ -18,9 +18,7 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-import torch
-
-from videostyle.networks import load_network
+from videostyle.networks import load_network, resolve_device
 from videostyle.optimize import Progress
 from videostyle.pipeline import FrameProgress, Renderer, RenderSettings
 from videostyle.stylize import ImageSettings
@@ -33,6 +31,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--frames", type=int, default=3)
     parser.add_argument("--iterations", default="2000,1000")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     args = parser.parse_args()
     first, rest = (int(v) for v in args.iterations.split(","))
     image = ImageSettings(size=args.size)
@@ -58,8 +57,9 @@ def main() -> None:
             image=image, fps=Fraction(24), frames=(1, args.frames), iterations=(first, rest),
             long_term=(1,),
         )
-        net = load_network("vgg16")
-        Renderer(settings, network=net, device=torch.device("cpu"), on_frame=on_frame,
+        device = resolve_device(args.device)
+        net = load_network("vgg16").to(device).eval()
+        Renderer(settings, network=net, device=device, on_frame=on_frame,
                  on_iteration=on_iteration).run()
     budgets = (50, 100, 150, 200, 300, 400, 600, 1000, 2000)
     table = {}
