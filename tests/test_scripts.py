@@ -1,0 +1,78 @@
+"""The measurement scripts in scripts/ that the docs quote figures from."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from test_flow import moving_square
+
+from videostyle.flow import consistency_weights, write_flo
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_pgm(path: Path, image: np.ndarray, comment: bool = False) -> None:
+    height, width = image.shape
+    header = b"P5\n" + (b"# written by the checker\n" if comment else b"")
+    path.write_bytes(header + f"{width} {height}\n255\n".encode() + image.tobytes())
+
+
+@pytest.fixture()
+def square_flows(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    forward, backward = moving_square(x0=20, y0=12, size=10, k=4)
+    flow_dir = tmp_path / "flow"
+    flow_dir.mkdir()
+    write_flo(flow_dir / "forward_1_2.flo", forward)
+    write_flo(flow_dir / "backward_2_1.flo", backward)
+    return flow_dir, forward, backward
+
+
+def test_compare_checker_passes_maps_written_like_the_reference(
+    tmp_path: Path, square_flows: tuple[Path, np.ndarray, np.ndarray],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    compare = load_script("compare_checker")
+    flow_dir, forward, backward = square_flows
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    for name, a, b in (("reliable_2_1", backward, forward), ("reliable_1_2", forward, backward)):
+        weights = consistency_weights(a, b)
+        assert (weights < 0.5).sum() > 20  # the square's strips and edges
+        write_pgm(maps / f"{name}.pgm", np.floor(weights * 255).astype(np.uint8),
+                  comment=name.endswith("1_2"))
+    assert compare.main(["--reference", str(maps), "--flow", str(flow_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "| reliable_2_1 | 1.00000 |" in out and out.count(" | 0 |") == 2
+    assert "PASS" in out
+
+
+def test_compare_checker_fails_maps_with_other_unreliable_pixels(
+    tmp_path: Path, square_flows: tuple[Path, np.ndarray, np.ndarray],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    compare = load_script("compare_checker")
+    flow_dir, forward, backward = square_flows
+    weights = consistency_weights(backward, forward)
+    # The map of the opposite direction: its occlusions lie on the other side of the square.
+    wrong = consistency_weights(forward, backward)
+    assert not np.array_equal(weights < 0.5, wrong < 0.5)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    write_pgm(maps / "reliable_2_1.pgm", np.floor(wrong * 255).astype(np.uint8))
+    assert compare.main(["--reference", str(maps), "--flow", str(flow_dir)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "reliable_1_2" not in out  # only the maps present are compared
