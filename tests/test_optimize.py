@@ -10,6 +10,7 @@ import torch
 
 from videostyle.config import EngineSettings, LossWeights, OptimizerSettings
 from videostyle.errors import InputError, OptimizationError
+from videostyle.lbfgs import LBFGS
 from videostyle.optimize import (
     Objective,
     Progress,
@@ -59,20 +60,18 @@ class Faulty:
 
 
 def _reference_lbfgs(objective: Objective, init: torch.Tensor, n: int) -> torch.Tensor:
-    """n iterations of torch's L-BFGS configured as the package documents it."""
+    """n iterations of the package's L-BFGS driven directly, as the package documents it."""
     x = init.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS(
-        [x], lr=1.0, max_iter=n, max_eval=n * 3 + 10, history_size=100,
-        tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe",
-    )
+    solver = LBFGS(x, history_size=100, lr=1.0)
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
+    def closure() -> float:
+        x.grad = None
         total = objective(x)["total"]
         total.backward()
-        return total
+        return float(total.detach())
 
-    opt.step(closure)
+    for _ in range(n):
+        assert solver.step(closure) is not None
     return x.detach().clamp(0, 1)
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .config import EngineSettings, LossWeights, OptimizerSettings
 from .errors import InputError, OptimizationError
+from .lbfgs import LBFGS
 from .losses import content_loss, gram, resize_mask, style_loss, temporal_loss, tv_loss
 from .networks import LossNetwork
 
@@ -197,46 +198,21 @@ class Objective:
 
 
 def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
-    return {k: float(v.detach()) for k, v in terms.items()}
+    """The terms as floats, in one transfer from the device."""
+    values = torch.stack([v.detach().reshape(()).float() for v in terms.values()]).tolist()
+    return dict(zip(terms, values, strict=True))
 
 
 class _Stop(Exception):
-    """Raised inside the closure to leave the optimiser's loop early."""
+    """Raised after an iteration to leave the optimiser's loop early."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        #: True when raised inside a line search: the parameters then hold a trial point
-        #: that was never evaluated, and the last evaluated iterate must be restored.
-        self.pending = False
 
 
 class _Diverged(Exception):
     """The loss or the image became non-finite (or exploded)."""
-
-
-def _make_optimizer(
-    param: torch.Tensor, settings: OptimizerSettings, lr_scale: float, budget: int
-) -> torch.optim.Optimizer:
-    if settings.optimizer == "lbfgs":
-        # All iterations in one step() so that the line search's last evaluation is reused
-        # as the next iteration's start; the library's own tolerances are disabled (early
-        # stopping is ours, and reported). The strong-Wolfe line search makes L-BFGS
-        # insensitive to the scale of the loss (a plain fixed step overshoots by orders of
-        # magnitude when the style weight is raised).
-        return torch.optim.LBFGS(
-            [param],
-            lr=lr_scale,
-            max_iter=budget,
-            max_eval=budget * 3 + 10,
-            history_size=settings.lbfgs_history,
-            tolerance_grad=0.0,
-            tolerance_change=0.0,
-            line_search_fn="strong_wolfe",
-        )
-    if settings.optimizer == "adam":
-        return torch.optim.Adam([param], lr=settings.adam_lr * lr_scale)
-    raise InputError(f"unknown optimizer {settings.optimizer!r}; expected 'lbfgs' or 'adam'")
 
 
 class _Run:
@@ -259,7 +235,6 @@ class _Run:
         self.best_loss = initial_total
         self.best_x = x.detach().clone()
         self.last: dict[str, float] = {}
-        self.last_x = self.best_x
 
     def check(self, losses: dict[str, float]) -> None:
         """Record one evaluation (a line search's trial points included); raises _Diverged
@@ -267,10 +242,9 @@ class _Run:
         total = losses["total"]
         if not math.isfinite(total):
             raise _Diverged(f"{total:.4g}")
-        self.last_x = self.x.detach().clone()
         if total <= self.best_loss:
             self.best_loss = total
-            self.best_x = self.last_x
+            self.best_x = self.x.detach().clone()
         self.last = losses
 
     def finish_iteration(self, losses: dict[str, float]) -> None:
@@ -298,44 +272,42 @@ def _attempt(
 ) -> str:
     """Run one optimiser instance until its budget ends; returns why it ended.
 
-    Raises _Stop (early stop, interrupt) and _Diverged from inside the closure.
+    Raises _Stop (early stop, interrupt) after an iteration and _Diverged from inside an
+    evaluation.
     """
     x = run.x
-    optimizer = _make_optimizer(x, settings, lr_scale, settings.iterations - run.iteration)
-    lbfgs = settings.optimizer == "lbfgs"
-    seen = -1
+    if settings.optimizer == "lbfgs":
+        # The strong-Wolfe line search makes L-BFGS insensitive to the scale of the loss (a
+        # plain fixed step overshoots by orders of magnitude when the style weight is raised).
+        solver = LBFGS(x, history_size=settings.lbfgs_history, lr=lr_scale)
+        evaluated: list[dict[str, float]] = []
 
-    def closure() -> torch.Tensor:
-        nonlocal seen
-        if lbfgs:
-            # L-BFGS evaluates the start point with n_iter = 0, then bumps n_iter before the
-            # line search of each iteration evaluates its trial points: the first evaluation
-            # under n_iter = k + 1 means iteration k is complete (its accepted point was the
-            # last one evaluated).
-            n_iter = optimizer.state[x].get("n_iter", 0)
-            if n_iter != seen:
-                if seen >= 1 and run.last:
-                    try:
-                        run.finish_iteration(run.last)
-                    except _Stop as stop:
-                        stop.pending = True
-                        raise
-                seen = n_iter
-        optimizer.zero_grad(set_to_none=False)
+        def closure() -> float:
+            x.grad = None
+            terms = objective(x)
+            terms["total"].backward()
+            losses = _floats(terms)
+            run.check(losses)
+            evaluated.append(losses)
+            return losses["total"]
+
+        while True:
+            evaluated.clear()
+            step = solver.step(closure)
+            if step is None:  # no step lowers the loss any more
+                return "converged"
+            run.finish_iteration(evaluated[step.accepted - 1])  # x holds that point
+    if settings.optimizer != "adam":
+        raise InputError(f"unknown optimizer {settings.optimizer!r}; expected 'lbfgs' or 'adam'")
+    adam = torch.optim.Adam([x], lr=settings.adam_lr * lr_scale)
+    while True:
+        adam.zero_grad(set_to_none=False)
         terms = objective(x)
         terms["total"].backward()
-        run.check(_floats(terms))
-        return terms["total"]
-
-    if not lbfgs:
-        while True:
-            optimizer.step(closure)  # type: ignore[arg-type]
-            run.finish_iteration(run.last)  # x holds the finished step
-    optimizer.step(closure)  # type: ignore[arg-type]
-    if seen >= 1 and run.last:  # the last iteration of the budget is complete
-        run.finish_iteration(run.last)
-    # Still here: the library ended before the budget (a zero gradient or step).
-    return "converged"
+        losses = _floats(terms)
+        run.check(losses)
+        adam.step()
+        run.finish_iteration(losses)  # the loss at the point this step started from
 
 
 def optimize(
@@ -371,9 +343,6 @@ def optimize(
             break
         except _Stop as stop:
             stop_reason = stop.reason
-            if stop.pending:
-                with torch.no_grad():  # back to the last evaluated iterate
-                    x.copy_(run.last_x)
             break
         except _Diverged as exc:
             recoveries += 1
