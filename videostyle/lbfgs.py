@@ -76,7 +76,7 @@ class LBFGS:
         self.x = x
         self.history_size = history_size
         self.lr = lr
-        self._pairs: torch.Tensor | None = None  # (2, m, n): steps S, then changes Y
+        self._pairs: torch.Tensor | None = None  # (2, capacity, n): steps S, then changes Y
         self._sy = torch.zeros(history_size, history_size, dtype=torch.float64,
                                device=x.device)  # [i, j] = s_i · y_j, slot order
         self._yy = torch.zeros_like(self._sy)  # [i, j] = y_i · y_j
@@ -91,8 +91,15 @@ class LBFGS:
     def _store(self, s: torch.Tensor, y: torch.Tensor) -> None:
         """Add the pair (s, y); the oldest one goes when ``history_size`` are stored."""
         m = self.history_size
-        if self._pairs is None:
-            self._pairs = torch.zeros((2, m, s.numel()), dtype=s.dtype, device=s.device)
+        capacity = 0 if self._pairs is None else self._pairs.shape[1]
+        if self._count == capacity < m:  # grow by doubling: short runs keep few pairs
+            grown = torch.zeros((2, min(m, max(2 * capacity, 8)), s.numel()), dtype=s.dtype,
+                                device=s.device)
+            if self._pairs is not None:
+                grown[:, :capacity] = self._pairs
+            self._pairs = grown
+            capacity = grown.shape[1]
+        assert self._pairs is not None
         if self._count < m:
             slot = self._count
             self._count += 1
@@ -101,37 +108,38 @@ class LBFGS:
             self._oldest = (self._oldest + 1) % m
         self._pairs[0, slot] = s
         self._pairs[1, slot] = y
-        # Every stored vector against the new s and y: one (2m, n) × (n, 2) product.
-        products = (self._pairs.view(2 * m, -1) @ torch.stack((s, y), dim=1)).double()
-        s_dot, y_dot = products[:m], products[m:]  # rows: slot i's s, then slot i's y
-        self._sy[slot, :] = y_dot[:, 0]  # s_new · y_j
-        self._sy[:, slot] = s_dot[:, 1]  # s_i · y_new
-        self._yy[slot, :] = y_dot[:, 1]
-        self._yy[:, slot] = y_dot[:, 1]
+        # Every stored vector against the new s and y: one (2c, n) × (n, 2) product.
+        products = (self._pairs.view(2 * capacity, -1) @ torch.stack((s, y), dim=1)).double()
+        s_dot, y_dot = products[:capacity], products[capacity:]  # slot i's s, then its y
+        self._sy[slot, :capacity] = y_dot[:, 0]  # s_new · y_j
+        self._sy[:capacity, slot] = s_dot[:, 1]  # s_i · y_new
+        self._yy[slot, :capacity] = y_dot[:, 1]
+        self._yy[:capacity, slot] = y_dot[:, 1]
 
     def inverse_hessian_times(self, g: torch.Tensor) -> torch.Tensor:
         """H g for the stored pairs (γ g when there are none)."""
         if self._count == 0 or self._pairs is None:
             return g * self._gamma
-        m, k, shift = self.history_size, self._count, self._oldest
+        capacity, k, shift = self._pairs.shape[1], self._count, self._oldest
         gamma = self._gamma
-        flat = self._pairs.view(2 * m, -1)
+        flat = self._pairs.view(2 * capacity, -1)
         projections = (flat @ g).double()  # Sᵀg then Yᵀg, slot order
-        # Oldest first: rolling the slot order by the oldest slot gives the age order.
-        s_g = torch.roll(projections[:m], -shift)[:k]
-        y_g = torch.roll(projections[m:], -shift)[:k]
-        sy = torch.roll(self._sy, (-shift, -shift), (0, 1))[:k, :k]
-        yy = torch.roll(self._yy, (-shift, -shift), (0, 1))[:k, :k]
+        # Oldest first: rolling the slot order by the oldest slot gives the age order (the
+        # store is full whenever that slot is not 0, so capacity is history_size then).
+        s_g = torch.roll(projections[:capacity], -shift)[:k]
+        y_g = torch.roll(projections[capacity:], -shift)[:k]
+        sy = torch.roll(self._sy[:capacity, :capacity], (-shift, -shift), (0, 1))[:k, :k]
+        yy = torch.roll(self._yy[:capacity, :capacity], (-shift, -shift), (0, 1))[:k, :k]
         r = torch.triu(sy)
         w = torch.linalg.solve_triangular(r, s_g[:, None], upper=True)
         inner = torch.diagonal(sy)[:, None] * w + gamma * (yy @ w) - gamma * y_g[:, None]
         a = torch.linalg.solve_triangular(r.T, inner, upper=False)
-        coefficients = torch.zeros(2 * m, dtype=torch.float64, device=g.device)
+        coefficients = torch.zeros(2 * capacity, dtype=torch.float64, device=g.device)
         coefficients[:k] = a[:, 0]
-        coefficients[m:m + k] = -gamma * w[:, 0]
+        coefficients[capacity:capacity + k] = -gamma * w[:, 0]
         # Back to slot order, then γ g + S a − γ Y w in one matrix-vector product.
-        coefficients = torch.cat((torch.roll(coefficients[:m], shift),
-                                  torch.roll(coefficients[m:], shift)))
+        coefficients = torch.cat((torch.roll(coefficients[:capacity], shift),
+                                  torch.roll(coefficients[capacity:], shift)))
         return torch.addmv(g, flat.T, coefficients.to(g.dtype), beta=gamma)
 
     # -- one iteration -------------------------------------------------------------------

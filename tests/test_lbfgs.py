@@ -1,0 +1,160 @@
+"""The L-BFGS solver: its inverse-Hessian product, its line search, its contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from videostyle.lbfgs import C1, LBFGS
+
+
+def two_loop(pairs: list[tuple[np.ndarray, np.ndarray]], g: np.ndarray) -> np.ndarray:
+    """H g by the textbook two-loop recursion (Nocedal & Wright, Algorithm 7.4), float64."""
+    q = g.copy()
+    alphas = []
+    for s, y in reversed(pairs):
+        alpha = s @ q / (y @ s)
+        alphas.append(alpha)
+        q -= alpha * y
+    s, y = pairs[-1]
+    r = (s @ y) / (y @ y) * q
+    for (s, y), alpha in zip(pairs, reversed(alphas), strict=True):
+        beta = y @ r / (y @ s)
+        r += s * (alpha - beta)
+    return r
+
+
+@pytest.mark.parametrize("history", [5, 12])
+def test_compact_product_equals_the_two_loop_recursion(history: int) -> None:
+    rng = np.random.default_rng(0)
+    n = 40
+    a = rng.normal(size=(n, n))
+    hessian = a @ a.T + n * np.eye(n)
+    solver = LBFGS(torch.zeros(n, requires_grad=True), history_size=history)
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    for k in range(30):  # beyond the store's size: the oldest pairs are dropped
+        s32 = rng.normal(size=n).astype(np.float32)
+        y32 = (hessian @ s32).astype(np.float32)
+        solver._store(torch.from_numpy(s32), torch.from_numpy(y32))
+        solver._gamma = float(s32.astype(np.float64) @ y32 / (y32.astype(np.float64) @ y32))
+        pairs.append((s32.astype(np.float64), y32.astype(np.float64)))
+        g = rng.normal(size=n).astype(np.float32)
+        ours = solver.inverse_hessian_times(torch.from_numpy(g)).numpy().astype(np.float64)
+        expected = two_loop(pairs[-history:], g.astype(np.float64))
+        assert np.abs(ours - expected).max() <= 1e-5 * np.abs(expected).max(), k
+    assert solver._pairs is not None and solver._pairs.shape[1] == history
+
+
+def test_the_store_grows_only_as_pairs_arrive() -> None:
+    solver = LBFGS(torch.zeros(10, requires_grad=True), history_size=100)
+    for _ in range(9):
+        solver._store(torch.ones(10), torch.ones(10))
+    assert solver._pairs is not None and solver._pairs.shape[1] == 16  # 8, then doubled
+
+
+def rosenbrock(x: torch.Tensor) -> torch.Tensor:
+    return (100 * (x[1::2] - x[::2] ** 2) ** 2 + (1 - x[::2]) ** 2).sum()
+
+
+def test_minimises_rosenbrock_with_falling_losses() -> None:
+    x = torch.tensor([-1.2, 1.0] * 5, dtype=torch.float64, requires_grad=True)
+
+    def closure() -> float:
+        x.grad = None
+        value = rosenbrock(x)
+        value.backward()
+        return float(value.detach())
+
+    solver = LBFGS(x, history_size=10)
+    losses = [float(rosenbrock(x).detach())]
+    for _ in range(200):
+        step = solver.step(closure)
+        if step is None:
+            break
+        losses.append(step.loss)
+    # torch.optim.LBFGS with the same history and line search also needs 40 iterations.
+    assert len(losses) - 1 < 80
+    assert all(b < a for a, b in zip(losses, losses[1:], strict=False))
+    torch.testing.assert_close(x.detach(), torch.ones(10, dtype=torch.float64), atol=1e-6,
+                               rtol=0)
+
+
+def test_accepted_points_meet_the_strong_wolfe_conditions_on_a_quadratic() -> None:
+    rng = np.random.default_rng(3)
+    n = 30
+    a = torch.from_numpy(rng.normal(size=(n, n)))
+    hessian = a @ a.T + torch.eye(n, dtype=torch.float64)
+    b = torch.from_numpy(rng.normal(size=n))
+    x = torch.zeros(n, dtype=torch.float64, requires_grad=True)
+
+    def f(v: torch.Tensor) -> torch.Tensor:
+        return 0.5 * v @ hessian @ v - b @ v
+
+    def closure() -> float:
+        x.grad = None
+        value = f(x)
+        value.backward()
+        return float(value.detach())
+
+    solver = LBFGS(x, history_size=n)
+    steps = 0
+    for _ in range(100):
+        start = x.detach().clone()
+        grad = hessian @ start - b
+        loss = float(f(start))
+        step = solver.step(closure)
+        if step is None:  # nothing lowers the loss any more: at the minimum
+            break
+        steps += 1
+        moved = x.detach() - start
+        new_grad = hessian @ x.detach() - b
+        slope = float(grad @ moved)  # t · gᵀd
+        assert slope < 0
+        assert step.loss <= loss + C1 * slope + 1e-12
+        assert abs(float(new_grad @ moved)) <= 0.9 * abs(slope) + 1e-12
+    assert steps >= 20
+    minimum = torch.linalg.solve(hessian, b)
+    torch.testing.assert_close(x.detach(), minimum, atol=1e-6, rtol=0)
+
+
+def test_step_reports_the_evaluation_whose_point_it_keeps() -> None:
+    x = torch.tensor([3.0, -2.0], requires_grad=True)
+    seen: list[torch.Tensor] = []
+
+    def closure() -> float:
+        x.grad = None
+        value = (x**4).sum() + x[0] * x[1]
+        value.backward()
+        seen.append(x.detach().clone())
+        return float(value.detach())
+
+    solver = LBFGS(x, history_size=5)
+    for _ in range(6):
+        seen.clear()
+        step = solver.step(closure)
+        assert step is not None and step.evaluations == len(seen)
+        assert torch.equal(x.detach(), seen[step.accepted - 1])
+
+
+def test_no_descent_leaves_x_where_it_was() -> None:
+    x = torch.tensor([1.0, 2.0], requires_grad=True)
+    calls = 0
+
+    def flat() -> float:
+        nonlocal calls
+        calls += 1
+        x.grad = torch.zeros_like(x)
+        return 5.0
+
+    solver = LBFGS(x)
+    assert solver.step(flat) is None
+    assert torch.equal(x.detach(), torch.tensor([1.0, 2.0])) and calls == 1
+
+
+def test_invalid_history_and_missing_gradient_are_errors() -> None:
+    with pytest.raises(ValueError, match="history_size"):
+        LBFGS(torch.zeros(2, requires_grad=True), history_size=0)
+    x = torch.zeros(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="no gradient"):
+        LBFGS(x).step(lambda: 1.0)
