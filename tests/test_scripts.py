@@ -31,48 +31,48 @@ def write_pgm(path: Path, image: np.ndarray, comment: bool = False) -> None:
     path.write_bytes(header + f"{width} {height}\n255\n".encode() + image.tobytes())
 
 
-@pytest.fixture()
-def square_flows(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
-    forward, backward = moving_square(x0=20, y0=12, size=10, k=4)
-    flow_dir = tmp_path / "flow"
-    flow_dir.mkdir()
-    write_flo(flow_dir / "forward_1_2.flo", forward)
-    write_flo(flow_dir / "backward_2_1.flo", backward)
-    return flow_dir, forward, backward
+class SquareCase:
+    """Exact flows of a moving square as reference-named .flo files, and a folder for the
+    checker's maps."""
+
+    def __init__(self, root: Path) -> None:
+        self.forward, self.backward = moving_square(x0=20, y0=12, size=10, k=4)
+        self.flow_dir, self.maps = root / "flow", root / "maps"
+        self.flow_dir.mkdir()
+        self.maps.mkdir()
+        write_flo(self.flow_dir / "forward_1_2.flo", self.forward)
+        write_flo(self.flow_dir / "backward_2_1.flo", self.backward)
+
+    def compare(self) -> int:
+        script = load_script("compare_checker")
+        return int(script.main(["--reference", str(self.maps), "--flow", str(self.flow_dir)]))
 
 
 def test_compare_checker_passes_maps_written_like_the_reference(
-    tmp_path: Path, square_flows: tuple[Path, np.ndarray, np.ndarray],
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    compare = load_script("compare_checker")
-    flow_dir, forward, backward = square_flows
-    maps = tmp_path / "maps"
-    maps.mkdir()
-    for name, a, b in (("reliable_2_1", backward, forward), ("reliable_1_2", forward, backward)):
+    case = SquareCase(tmp_path)
+    for name, a, b in (("reliable_2_1", case.backward, case.forward),
+                       ("reliable_1_2", case.forward, case.backward)):
         weights = consistency_weights(a, b)
         assert (weights < 0.5).sum() > 20  # the square's strips and edges
-        write_pgm(maps / f"{name}.pgm", np.floor(weights * 255).astype(np.uint8),
+        write_pgm(case.maps / f"{name}.pgm", np.floor(weights * 255).astype(np.uint8),
                   comment=name.endswith("1_2"))
-    assert compare.main(["--reference", str(maps), "--flow", str(flow_dir)]) == 0
+    assert case.compare() == 0
     out = capsys.readouterr().out
     assert "| reliable_2_1 | 1.00000 |" in out and out.count(" | 0 |") == 2
     assert "PASS" in out
 
 
 def test_compare_checker_fails_maps_with_other_unreliable_pixels(
-    tmp_path: Path, square_flows: tuple[Path, np.ndarray, np.ndarray],
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    compare = load_script("compare_checker")
-    flow_dir, forward, backward = square_flows
-    weights = consistency_weights(backward, forward)
+    case = SquareCase(tmp_path)
+    weights = consistency_weights(case.backward, case.forward)
     # The map of the opposite direction: its occlusions lie on the other side of the square.
-    wrong = consistency_weights(forward, backward)
+    wrong = consistency_weights(case.forward, case.backward)
     assert not np.array_equal(weights < 0.5, wrong < 0.5)
-    maps = tmp_path / "maps"
-    maps.mkdir()
-    write_pgm(maps / "reliable_2_1.pgm", np.floor(wrong * 255).astype(np.uint8))
-    assert compare.main(["--reference", str(maps), "--flow", str(flow_dir)]) == 1
+    write_pgm(case.maps / "reliable_2_1.pgm", np.floor(wrong * 255).astype(np.uint8))
+    assert case.compare() == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "reliable_1_2" not in out  # only the maps present are compared

@@ -825,6 +825,11 @@ class ContribFlow:
         "deepflow": "createOptFlow_DeepFlow",
         "tvl1": "DualTVL1OpticalFlow_create",
     }
+    # OpenCV's TV-L1 pyramid (5 levels, scale step 0.8) reaches only 0.41 of the frame
+    # size, too fine for motions of 10 px and more: on the affine benchmark of docs/flow.md
+    # at 512 px (12.5 px mean motion) its end-point error was 4.3 px; halving per level
+    # brings it to about 1 px.
+    _PARAMETERS: dict[str, dict[str, float]] = {"deepflow": {}, "tvl1": {"scaleStep": 0.5}}
 
     def __init__(self, method: str) -> None:
         if method not in self._FACTORIES:
@@ -842,7 +847,7 @@ class ContribFlow:
     def __call__(self, frame_a: np.ndarray, frame_b: np.ndarray) -> np.ndarray:
         gray_a, gray_b = _gray_pair(frame_a, frame_b)
         try:
-            flow = self._factory().calc(gray_a, gray_b, None)
+            flow = self._factory(**self._PARAMETERS[self.name]).calc(gray_a, gray_b, None)
         except cv2.error as exc:
             raise FlowError(f"{self.name} flow failed: {exc}") from exc
         return np.asarray(flow, dtype=np.float32)
