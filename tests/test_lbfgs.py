@@ -25,7 +25,7 @@ def two_loop(pairs: list[tuple[np.ndarray, np.ndarray]], g: np.ndarray) -> np.nd
     return r
 
 
-@pytest.mark.parametrize("history", [5, 12])
+@pytest.mark.parametrize("history", [1, 5, 12, 20])
 def test_compact_product_equals_the_two_loop_recursion(history: int) -> None:
     rng = np.random.default_rng(0)
     n = 40
@@ -33,7 +33,10 @@ def test_compact_product_equals_the_two_loop_recursion(history: int) -> None:
     hessian = a @ a.T + n * np.eye(n)
     solver = LBFGS(torch.zeros(n, requires_grad=True), history_size=history)
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
-    for k in range(30):  # beyond the store's size: the oldest pairs are dropped
+    for k in range(45):  # beyond the store's size: the oldest pairs are dropped
+        if k == 30:  # and after forgetting them, the store fills again from empty
+            solver.forget()
+            pairs.clear()
         s32 = rng.normal(size=n).astype(np.float32)
         y32 = (hessian @ s32).astype(np.float32)
         solver._store(torch.from_numpy(s32), torch.from_numpy(y32))
@@ -50,7 +53,10 @@ def test_the_store_grows_only_as_pairs_arrive() -> None:
     solver = LBFGS(torch.zeros(10, requires_grad=True), history_size=100)
     for _ in range(9):
         solver._store(torch.ones(10), torch.ones(10))
-    assert solver._pairs is not None and solver._pairs.shape[1] == 16  # 8, then doubled
+    assert solver._pairs is not None and solver._pairs.shape[1] == 16
+    for _ in range(8):
+        solver._store(torch.ones(10), torch.ones(10))
+    assert solver._pairs.shape[1] == 100  # then all at once
 
 
 def rosenbrock(x: torch.Tensor) -> torch.Tensor:
@@ -158,3 +164,23 @@ def test_invalid_history_and_missing_gradient_are_errors() -> None:
     x = torch.zeros(2, requires_grad=True)
     with pytest.raises(RuntimeError, match="no gradient"):
         LBFGS(x).step(lambda: 1.0)
+
+
+@pytest.mark.parametrize("curvature", [1.0, 1e13, 1e16])
+def test_the_scale_of_the_loss_does_not_stop_the_search(curvature: float) -> None:
+    # The first step is 1 / |g|_1, 1e-13 and less here: a bracket tolerance in absolute
+    # step units would end the search before its first trial.
+    x = torch.tensor([0.1, 0.1], dtype=torch.float64, requires_grad=True)
+
+    def closure() -> float:
+        x.grad = None
+        value = 0.5 * curvature * (x[0] ** 2 + 3 * x[1] ** 2)
+        value.backward()
+        return float(value.detach())
+
+    solver = LBFGS(x)
+    steps = 0
+    while steps < 30 and solver.step(closure) is not None:
+        steps += 1
+    assert steps >= 5
+    assert float(x.detach().abs().max()) < 1e-100

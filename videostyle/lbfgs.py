@@ -10,10 +10,12 @@ representation of Byrd, Nocedal & Schnabel (1994, Theorem 2.2):
     H g = γ g + S a − γ Y w,   w = R⁻¹ Sᵀg,   a = R⁻ᵀ((D + γ YᵀY) w − γ Yᵀg)
 
 with S, Y the stored steps and gradient changes (oldest first), R the upper triangle of
-SᵀY, D its diagonal and γ = sᵀy / yᵀy of the newest pair. The large vectors take two
-matrix-vector products; the small (m × m) algebra runs in float64. The host synchronises
-once per loss evaluation (the line search needs the loss and the directional derivative)
-and once per iteration (the curvature check sᵀy > 0).
+SᵀY, D its diagonal and γ = sᵀy / yᵀy of the newest pair. The large vectors take
+matrix-vector products only (no matrix-matrix product, so a TF32 setting for matmul does
+not touch them); the small (m × m) algebra runs in float64. The host waits for the device
+a fixed few times per iteration, whatever the number of pairs: for each loss evaluation's
+loss and directional derivative (the line search decides on them), and for the slope of
+the new direction and the pair's sᵀy and yᵀy.
 
 The line search is the bracketing and zoom of Nocedal & Wright, *Numerical Optimization*
 (2nd ed.), Algorithms 3.5 and 3.6, with cubic interpolation (their eq. 3.59).
@@ -92,13 +94,14 @@ class LBFGS:
         """Add the pair (s, y); the oldest one goes when ``history_size`` are stored."""
         m = self.history_size
         capacity = 0 if self._pairs is None else self._pairs.shape[1]
-        if self._count == capacity < m:  # grow by doubling: short runs keep few pairs
-            grown = torch.zeros((2, min(m, max(2 * capacity, 8)), s.numel()), dtype=s.dtype,
+        if self._count == capacity < m:
+            # Short runs (a draft's dozen iterations) keep 16 slots; longer ones all m, in
+            # one step so that two large buffers are alive together only once.
+            grown = torch.zeros((2, m if capacity else min(m, 16), s.numel()), dtype=s.dtype,
                                 device=s.device)
             if self._pairs is not None:
                 grown[:, :capacity] = self._pairs
             self._pairs = grown
-            capacity = grown.shape[1]
         assert self._pairs is not None
         if self._count < m:
             slot = self._count
@@ -108,41 +111,35 @@ class LBFGS:
             self._oldest = (self._oldest + 1) % m
         self._pairs[0, slot] = s
         self._pairs[1, slot] = y
-        # Every stored vector against the new s and y: one (2c, n) × (n, 2) product.
-        products = (self._pairs.view(2 * capacity, -1) @ torch.stack((s, y), dim=1)).double()
-        s_dot, y_dot = products[:capacity], products[capacity:]  # slot i's s, then its y
-        self._sy[slot, :capacity] = y_dot[:, 0]  # s_new · y_j
-        self._sy[:capacity, slot] = s_dot[:, 1]  # s_i · y_new
-        self._yy[slot, :capacity] = y_dot[:, 1]
-        self._yy[:capacity, slot] = y_dot[:, 1]
+        k = self._count  # slots 0..k-1 hold pairs (all m once the store is full)
+        steps, changes = self._pairs[0, :k], self._pairs[1, :k]
+        s_new_y = (changes @ s).double()  # s_new · y_i
+        s_y_new = (steps @ y).double()  # s_i · y_new
+        y_y_new = (changes @ y).double()
+        self._sy[slot, :k] = s_new_y
+        self._sy[:k, slot] = s_y_new
+        self._yy[slot, :k] = y_y_new
+        self._yy[:k, slot] = y_y_new
 
     def inverse_hessian_times(self, g: torch.Tensor) -> torch.Tensor:
         """H g for the stored pairs (γ g when there are none)."""
         if self._count == 0 or self._pairs is None:
             return g * self._gamma
-        capacity, k, shift = self._pairs.shape[1], self._count, self._oldest
-        gamma = self._gamma
-        flat = self._pairs.view(2 * capacity, -1)
-        projections = (flat @ g).double()  # Sᵀg then Yᵀg, slot order
+        k, shift, gamma = self._count, self._oldest, self._gamma
+        steps, changes = self._pairs[0, :k], self._pairs[1, :k]
         # Oldest first: rolling the slot order by the oldest slot gives the age order (the
-        # store is full whenever that slot is not 0, so capacity is history_size then).
-        s_g = torch.roll(projections[:capacity], -shift)[:k]
-        y_g = torch.roll(projections[capacity:], -shift)[:k]
-        sy = torch.roll(self._sy[:capacity, :capacity], (-shift, -shift), (0, 1))[:k, :k]
-        yy = torch.roll(self._yy[:capacity, :capacity], (-shift, -shift), (0, 1))[:k, :k]
+        # oldest slot is 0 until the store is full and k = history_size).
+        s_g = torch.roll((steps @ g).double(), -shift)
+        y_g = torch.roll((changes @ g).double(), -shift)
+        sy = torch.roll(self._sy[:k, :k], (-shift, -shift), (0, 1))
+        yy = torch.roll(self._yy[:k, :k], (-shift, -shift), (0, 1))
         r = torch.triu(sy)
-        w = torch.linalg.solve_triangular(r, s_g[:, None], upper=True)
-        inner = torch.diagonal(sy)[:, None] * w + gamma * (yy @ w) - gamma * y_g[:, None]
-        a = torch.linalg.solve_triangular(r.T, inner, upper=False)
-        coefficients = torch.zeros(2 * capacity, dtype=torch.float64, device=g.device)
-        coefficients[:k] = a[:, 0]
-        coefficients[capacity:capacity + k] = -gamma * w[:, 0]
-        # Back to slot order, then γ g + S a − γ Y w in one matrix-vector product.
-        coefficients = torch.cat((torch.roll(coefficients[:capacity], shift),
-                                  torch.roll(coefficients[capacity:], shift)))
-        return torch.addmv(g, flat.T, coefficients.to(g.dtype), beta=gamma)
-
-    # -- one iteration -------------------------------------------------------------------
+        w = torch.linalg.solve_triangular(r, s_g[:, None], upper=True)[:, 0]
+        inner = torch.diagonal(sy) * w + gamma * (yy @ w) - gamma * y_g
+        a = torch.linalg.solve_triangular(r.T, inner[:, None], upper=False)[:, 0]
+        # Back to slot order: γ g + S a − γ Y w.
+        hg = torch.addmv(g, steps.T, torch.roll(a, shift).to(g.dtype), beta=gamma)
+        return hg.addmv_(changes.T, torch.roll(-gamma * w, shift).to(g.dtype))
 
     def forget(self) -> None:
         """Drop the stored pairs (the next direction is the steepest descent)."""
@@ -176,7 +173,7 @@ class LBFGS:
                 first = self.lr
             slope = float(grad.dot(direction))
             accepted: _Trial | None = None
-            if slope < 0.0:
+            if slope < 0.0 and math.isfinite(first) and first > 0.0:
 
                 def trial(t: float, d: torch.Tensor = direction) -> _Trial:
                     with torch.no_grad():
@@ -266,7 +263,7 @@ def _zoom(
     while evaluations < MAX_EVALUATIONS:
         left, right = sorted((lo.step, hi.step))
         width = right - left
-        if width <= 1e-12 * max(1.0, right):
+        if width <= 1e-10 * right:  # relative: the loss's scale sets the step sizes
             break
         if math.isfinite(hi.loss):
             t = _cubic_minimum(lo, hi, left, right)
