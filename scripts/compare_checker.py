@@ -31,6 +31,8 @@ from videostyle.flow import consistency_weights, read_flo
 
 IOU_MIN = 0.90
 MAD_MAX = 0.01
+#: One header token of a PGM file, after white space and '#' comment lines.
+_PGM_TOKEN = re.compile(rb"\s*(#[^\n]*\n\s*)*(\S+)")
 
 
 def read_pgm(path: Path) -> np.ndarray:
@@ -39,7 +41,7 @@ def read_pgm(path: Path) -> np.ndarray:
     tokens: list[bytes] = []
     pos = 0
     while len(tokens) < 4:  # magic, width, height, maxval; '#' comments allowed
-        match = re.compile(rb"\s*(#[^\n]*\n\s*)*(\S+)").match(data, pos)
+        match = _PGM_TOKEN.match(data, pos)
         if match is None:
             raise SystemExit(f"{path}: not a PGM file")
         tokens.append(match.group(2))

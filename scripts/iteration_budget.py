@@ -58,7 +58,7 @@ def main() -> None:
             long_term=(1,),
         )
         device = resolve_device(args.device)
-        net = load_network("vgg16").to(device).eval()
+        net = load_network("vgg16", device=device)
         Renderer(settings, network=net, device=device, on_frame=on_frame,
                  on_iteration=on_iteration).run()
     budgets = (50, 100, 150, 200, 300, 400, 600, 1000, 2000)

@@ -43,7 +43,7 @@ class _Trial:
     step: float  # t along the direction
     loss: float
     slope: float  # directional derivative gᵀd at the trial point
-    grad: torch.Tensor | None  # flat gradient there (None for the start point)
+    grad: torch.Tensor  # flat gradient there
     index: int  # which evaluation of this iteration produced it (0: none)
 
 
@@ -182,7 +182,7 @@ class LBFGS:
                     return _Trial(t, f, float(g.dot(d)), g, evaluations)
 
                 found = _strong_wolfe(trial, _Trial(0.0, loss, slope, grad, 0), first)
-                if found.index > 0 and found.grad is not None:
+                if found.index > 0:  # not the start point: the loss went down
                     accepted = found
             if accepted is not None:
                 break
@@ -191,9 +191,9 @@ class LBFGS:
                     x.copy_(start.view_as(x))
                 return None
             self.forget()
-        with torch.no_grad():
-            x.copy_(start.view_as(x)).add_(direction.view_as(x), alpha=accepted.step)
-        assert accepted.grad is not None
+        if accepted.index != evaluations:  # x holds a later trial point
+            with torch.no_grad():
+                x.copy_(start.view_as(x)).add_(direction.view_as(x), alpha=accepted.step)
         s = direction.mul(accepted.step)
         y = accepted.grad - grad
         curvature = float(y.dot(s))

@@ -234,18 +234,22 @@ class _Run:
         self.history: list[float] = []
         self.best_loss = initial_total
         self.best_x = x.detach().clone()
-        self.last: dict[str, float] = {}
 
-    def check(self, losses: dict[str, float]) -> None:
-        """Record one evaluation (a line search's trial points included); raises _Diverged
-        when it is not finite."""
+    def evaluate(self, objective: Objective) -> dict[str, float]:
+        """The weighted losses at ``x``, with their gradient left in ``x.grad``; records
+        the evaluation (a line search's trial points included) and raises _Diverged when it
+        is not finite."""
+        self.x.grad = None
+        terms = objective(self.x)
+        terms["total"].backward()
+        losses = _floats(terms)
         total = losses["total"]
         if not math.isfinite(total):
             raise _Diverged(f"{total:.4g}")
         if total <= self.best_loss:
             self.best_loss = total
             self.best_x = self.x.detach().clone()
-        self.last = losses
+        return losses
 
     def finish_iteration(self, losses: dict[str, float]) -> None:
         """Record one completed iteration; raises _Stop to end early, _Diverged when the
@@ -283,13 +287,8 @@ def _attempt(
         evaluated: list[dict[str, float]] = []
 
         def closure() -> float:
-            x.grad = None
-            terms = objective(x)
-            terms["total"].backward()
-            losses = _floats(terms)
-            run.check(losses)
-            evaluated.append(losses)
-            return losses["total"]
+            evaluated.append(run.evaluate(objective))
+            return evaluated[-1]["total"]
 
         while True:
             evaluated.clear()
@@ -301,11 +300,7 @@ def _attempt(
         raise InputError(f"unknown optimizer {settings.optimizer!r}; expected 'lbfgs' or 'adam'")
     adam = torch.optim.Adam([x], lr=settings.adam_lr * lr_scale)
     while True:
-        adam.zero_grad(set_to_none=False)
-        terms = objective(x)
-        terms["total"].backward()
-        losses = _floats(terms)
-        run.check(losses)
+        losses = run.evaluate(objective)
         adam.step()
         run.finish_iteration(losses)  # the loss at the point this step started from
 
@@ -354,7 +349,6 @@ def optimize(
                 ) from None
             with torch.no_grad():
                 x.copy_(run.best_x)
-            run.last = {}
             lr_scale /= 2
     with torch.no_grad():
         final = _floats(objective(x))
