@@ -20,8 +20,10 @@ import typer
 
 try:  # typer >= 0.2x vendors click; older releases depend on it
     from typer._click import exceptions as click_exc
+    from typer._click.core import ParameterSource
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
+    from click.core import ParameterSource  # type: ignore[no-redef,assignment]
 
 from . import __version__
 from .config import (
@@ -33,6 +35,7 @@ from .config import (
     OptimizerSettings,
 )
 from .errors import InputError, VideostyleError
+from .settings import parse_floats, parse_range
 
 app = typer.Typer(
     name="videostyle",
@@ -113,8 +116,8 @@ NetworkOpt = Annotated[NetworkChoice, typer.Option(help="Loss network.")]
 WeightsOpt = Annotated[
     Path | None,
     typer.Option(
-        envvar="VIDEOSTYLE_WEIGHTS",
-        help="VGG-19 weights file (state_dict of torchvision's vgg19().features).",
+        help="VGG-19 weights file (state_dict of torchvision's vgg19().features) "
+        "[default: $VIDEOSTYLE_WEIGHTS with --network vgg19, else torchvision's download].",
     ),
 ]
 PoolingOpt = Annotated[PoolingChoice, typer.Option(help="Pooling in the loss network.")]
@@ -144,17 +147,6 @@ def _errors() -> Iterator[None]:
     except VideostyleError as exc:
         _fail(str(exc), exc.exit_code)
 
-
-def _parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise InputError(f"{what} must be comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise InputError(f"{what} is empty")
-    return values
 
 
 def _check_files(paths: list[Path], what: str) -> None:
@@ -318,7 +310,7 @@ def _run_image(
     _check_files([content, *style, *style_mask], "input file")
     if style_mask and len(style_mask) != len(style):
         raise InputError(f"{len(style)} --style but {len(style_mask)} --style-mask; give one each")
-    blend = _parse_floats(style_weights, "--style-weights")
+    blend = parse_floats(style_weights, "--style-weights")
     init_image = None
     if init not in INIT_CHOICES:
         init_path = Path(init)
@@ -404,47 +396,7 @@ def _print_error(message: str) -> None:
 # ---- render ---------------------------------------------------------------------------
 
 
-def _parse_iterations(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise InputError(f"--iterations takes N or FIRST,REST (integers), got {text!r}") from None
-    if len(values) not in (1, 2) or min(values) < 0:
-        raise InputError(f"--iterations takes N or FIRST,REST (>= 0), got {text!r}")
-    return (values[0], values[-1])
 
-
-def _parse_range(text: str | None) -> tuple[int | None, int | None]:
-    if not text:
-        return (None, None)
-    if ":" not in text:
-        raise InputError(f"--frames takes START:END (1-based, inclusive), got {text!r}")
-    a, b = text.split(":", 1)
-    try:
-        start = int(a) if a.strip() else None
-        end = int(b) if b.strip() else None
-    except ValueError:
-        raise InputError(f"--frames takes START:END with integers, got {text!r}") from None
-    if (start is not None and start < 1) or (end is not None and end < 1):
-        raise InputError(f"--frames numbers are 1-based, got {text!r}")
-    if start is not None and end is not None and start > end:
-        raise InputError(f"--frames {text} selects no frames (start > end)")
-    return (start, end)
-
-
-def _parse_offsets(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        values = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
-    except ValueError:
-        raise InputError(f"--long-term takes offsets like 1,10,20,40, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise InputError(f"--long-term offsets must be >= 1, got {text!r}")
-    return values
 
 
 class QualityChoice(StrEnum):
@@ -486,8 +438,23 @@ class _StopFlag:
         signal.signal(signal.SIGTERM, handler)
 
 
+def _given(ctx: typer.Context, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The options the user typed (not defaults, not environment), as plain values."""
+    given: dict[str, Any] = {}
+    for name, value in ctx.params.items():
+        if name in exclude or ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE:
+            continue
+        given[name] = value.value if isinstance(value, StrEnum) else value
+    return given
+
+
+def _note(message: str) -> None:
+    typer.echo(f"videostyle: note: {message}", err=True)
+
+
 @app.command()
 def render(
+    ctx: typer.Context,
     source: Annotated[
         Path, typer.Argument(help="Video file, folder of frames, or pattern like shot_%04d.png.")
     ],
@@ -505,22 +472,28 @@ def render(
                      "never above the source's].", min=16)
     ] = None,
     frames: Annotated[
-        str | None, typer.Option(help="START:END, 1-based and inclusive; either end optional.")
+        str | None, typer.Option(help="START:END frame numbers, inclusive; either end optional. A "
+                                 "video's frames are numbered from 1, a sequence's by the "
+                                 "numbers in its file names (plate.1001.exr: 1001).")
     ] = None,
     fps: Annotated[
-        str | None, typer.Option(help="Frame rate of an image sequence, e.g. 24 or 24000/1001.")
+        str | None, typer.Option(help="Frame rate of an image sequence, e.g. 24 or 24000/1001 "
+                                 "(image sequences only; a video keeps its own).")
     ] = None,
     iterations: Annotated[
         str | None,
-        typer.Option(help="N, or FIRST,REST for the first and the later frames "
-                     "[default: from --quality]."),
+        typer.Option(help="N, or FIRST,REST for the first and the later frames; with "
+                     "--passes one N for every pass and frame [default: from --quality]."),
     ] = None,
     optimizer: OptimizerOpt = OptimizerChoice.lbfgs,
     first_frame_init: Annotated[
-        str, typer.Option(help="First frame starts from: content, random, style, or a file.")
+        str, typer.Option(help="First frame starts from: content, random, style, or a file "
+                          "(with --independent every frame; with --passes every frame of "
+                          "pass 1, default random there).")
     ] = "content",
     init: Annotated[
-        str, typer.Option(help="Later frames start from: prev-warped, prev, content, random.")
+        str, typer.Option(help="Later frames start from: prev-warped, prev, content, random "
+                          "(single-pass chained renders only).")
     ] = "prev-warped",
     independent: Annotated[
         bool, typer.Option("--independent", help="Each frame on its own (flickers).")
@@ -528,7 +501,8 @@ def render(
     flow: Annotated[
         str | None,
         typer.Option(help="Flow estimator (dis, dis-fast, farneback, deepflow, tvl1) or a "
-                     "folder of forward_i_j.flo/backward_j_i.flo files."),
+                     "folder of forward_i_j.flo/backward_j_i.flo files named by frame "
+                     "numbers, as makeOptFlow.sh writes them [default: from --quality]."),
     ] = None,
     warp: Annotated[
         WarpChoice,
@@ -553,7 +527,9 @@ def render(
     style_mask: Annotated[
         list[str] | None,
         typer.Option("--style-mask", metavar="MASK",
-                     help="Mask per --style: an image, or a frame sequence matching the video."),
+                     help="One mask per --style, same order: an image, or a frame "
+                     "sequence whose file numbers are the frame numbers (white = this "
+                     "style applies there)."),
     ] = None,
     original_colors: ColorsOpt = None,
     network: NetworkOpt = NetworkChoice.vgg16,
@@ -563,9 +539,12 @@ def render(
     seed: SeedOpt = 0,
     tolerance: ToleranceOpt = OptimizerSettings.tolerance,
     codec: Annotated[
-        CodecChoice, typer.Option(help="h264 (.mp4), prores (ProRes 422 HQ, .mov), ffv1.")
+        CodecChoice, typer.Option(help="Video output only: h264 (.mp4/.mov/.mkv), prores "
+                                  "(ProRes 422 HQ, .mov), ffv1 (lossless, .mkv or .mov).")
     ] = CodecChoice.h264,
-    bit_depth: Annotated[int, typer.Option(help="Bits per channel of a PNG sequence output.")] = 8,
+    bit_depth: Annotated[
+        int, typer.Option(help="Bits per channel (8 or 16) of an image-sequence output only.")
+    ] = 8,
     workdir: Annotated[
         Path | None,
         typer.Option(help="Run folder [default: OUTPUT without extension + .videostyle]."),
@@ -578,11 +557,11 @@ def render(
                           "the reference uses 15 of 100 iterations).", min=1)
     ] = 1,
     temporal_after_pass: Annotated[
-        int, typer.Option(help="Multi-pass: first pass with the temporal loss.", min=1)
+        int, typer.Option(help="Multi-pass only: first pass with the temporal loss.", min=1)
     ] = 8,
     blend_weight: Annotated[
-        float, typer.Option(help="Multi-pass: weight b of the warped neighbour in a frame's "
-                            "start image.", min=0.0)
+        float, typer.Option(help="Multi-pass only: weight b of the warped neighbour in a "
+                            "frame's start image.", min=0.0)
     ] = 1.0,
     quiet: QuietOpt = False,
 ) -> None:
@@ -590,62 +569,22 @@ def render(
 
     Runs can be interrupted at any time (Ctrl-C); the same command resumes.
     """
-    from fractions import Fraction
-
-    from .config import DEFAULT_TEMPORAL_WEIGHT, MULTIPASS_TEMPORAL_WEIGHT, PRESETS
     from .networks import load_network, resolve_device
-    from .pipeline import Renderer, RenderSettings
-    from .stylize import ImageSettings
-    from .video import parse_fps
+    from .pipeline import Renderer
+    from .settings import resolve_render
 
     stop = _StopFlag()
     with _errors():
-        preset = PRESETS[quality.value]
-        iters = _parse_iterations(iterations) or preset.iterations
-        offsets = _parse_offsets(long_term) or preset.long_term
-        if style_mask:
-            _check_files([Path(m) for m in style_mask if "%" not in m and
-                          not Path(m).is_dir()], "style mask")
-        _check_files(list(style), "style image")
-        if not source.exists() and "%" not in str(source):
-            raise InputError(f"input {source} does not exist")
-        engine = engine_settings(
-            network=network.value, pooling=pooling.value, content_weight=content_weight,
-            style_weight=style_weight, tv_weight=tv_weight, optimizer=optimizer.value,
-            iterations=iters[0], tolerance=tolerance, seed=seed,
-        )
-        settings = RenderSettings(
-            source=source,
-            styles=tuple(style),
-            output=output,
-            image=ImageSettings(
-                size=size,
-                style_scale=style_scale,
-                style_blend=_parse_floats(style_weights, "--style-weights"),
-                init=first_frame_init,
-                original_colors=original_colors.value if original_colors else None,
-                engine=engine,
-            ),
-            style_masks=tuple(style_mask or ()),
-            fps=Fraction(parse_fps(fps)) if fps else None,
-            frames=_parse_range(frames),
-            iterations=iters,
-            init=init,
-            independent=independent,
-            flow=flow or preset.flow,
-            warp=warp.value,
-            long_term=offsets,
-            temporal_weight=temporal_weight if temporal_weight is not None
-            else (MULTIPASS_TEMPORAL_WEIGHT if passes > 1 else DEFAULT_TEMPORAL_WEIGHT),
-            codec=codec.value,
-            bit_depth=bit_depth,
-            workdir=workdir,
-            restart=restart,
-            max_size=preset.size,
-            passes=passes,
-            temporal_after_pass=temporal_after_pass,
-            blend_weight=blend_weight,
-        )
+        given = _given(ctx, exclude=("source", "style", "output", "quality", "device", "quiet"))
+        resolved = resolve_render(source, tuple(style), output, quality=quality.value,
+                                  given=given)
+        settings = resolved.settings
+        if "weights" in given and network == NetworkChoice.vgg16:
+            raise InputError(
+                "--weights applies to --network vgg19; vgg16 uses the bundled ImageNet weights"
+            )
+        for note in resolved.notes:
+            typer.echo(f"videostyle: note: {note}", err=True)
         torch_device = resolve_device(device.value)
         net = load_network(network.value, weights=weights, pooling=pooling.value,  # type: ignore[arg-type]
                            device=torch_device)
@@ -653,7 +592,7 @@ def render(
         with _frame_bar(quiet) as (on_frame, on_iteration):
             renderer = Renderer(
                 settings, network=net, device=torch_device, on_frame=on_frame,
-                on_iteration=on_iteration, should_stop=stop,
+                on_iteration=on_iteration, should_stop=stop, on_note=_note,
             )
             try:
                 result = renderer.run()
@@ -776,7 +715,9 @@ def flow_command(
         str, typer.Option(help="Flow estimator, or a folder of .flo files.")
     ] = "dis",
     size: Annotated[int | None, typer.Option(help="Longest side in pixels.", min=16)] = None,
-    frames: Annotated[str | None, typer.Option(help="START:END, 1-based, inclusive.")] = None,
+    frames: Annotated[
+        str | None, typer.Option(help="START:END frame numbers, inclusive (see render --help).")
+    ] = None,
     fps: Annotated[str | None, typer.Option(help="Frame rate of an image sequence.")] = None,
 ) -> None:
     """Side by side: each frame, its flow to the previous frame, and the consistency weights."""
@@ -787,11 +728,11 @@ def flow_command(
 
     with _errors():
         info = probe(source, fps=parse_fps(fps) if fps else None)
-        start, end = _parse_range(frames)
+        start, end = parse_range(frames)
         dims = fit_size(info.width, info.height, size)
         with tempfile.TemporaryDirectory(prefix="videostyle-flow-") as tmp:
             paths = write_panels(
-                flow_frames(info, flow=flow, size=dims, start=start or 1, end=end), Path(tmp)
+                flow_frames(info, flow=flow, size=dims, start=start, end=end), Path(tmp)
             )
             if not paths:
                 raise InputError("the flow visualisation needs at least two frames")
@@ -808,9 +749,10 @@ def evaluate(
                           "(e.g. ground truth).")
     ] = "dis",
     start: Annotated[
-        int, typer.Option(help="Source frame that the stylised video's first frame shows.",
-                          min=1)
-    ] = 1,
+        int | None,
+        typer.Option(help="Number of the source frame that the stylised video's first frame "
+                     "shows [default: the source's first].", min=0),
+    ] = None,
     fps: Annotated[str | None, typer.Option(help="Frame rate of image sequences.")] = None,
     warp: Annotated[
         WarpChoice,

@@ -117,15 +117,17 @@ def flow_getter(
 
 
 def _aligned(
-    stylized: SourceInfo, source: SourceInfo, start: int
+    stylized: SourceInfo, source: SourceInfo, start: int | None
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(source frame number, stylised frame, source frame at the stylised size)."""
     size = (stylized.width, stylized.height)
+    start = source.first if start is None else start
     end = start + stylized.n_frames - 1
-    if end > source.n_frames:
+    if not source.first <= start <= source.last or end > source.last:
         raise InputError(
-            f"the stylised video has {stylized.n_frames} frames but the source has only "
-            f"{source.n_frames - start + 1} from frame {start}; pass --start to align them"
+            f"the stylised video has {stylized.n_frames} frames but the source has "
+            f"{max(0, source.last - start + 1)} from frame {start} (its frames are "
+            f"{source.first}..{source.last}); pass --start to align them"
         )
     ours = read_frames(stylized)
     theirs = read_frames(source, start=start, end=end, size=size)
@@ -142,12 +144,13 @@ def temporal_error(
     source: SourceInfo,
     *,
     flow: str = flowmod.DEFAULT_ESTIMATOR,
-    start: int = 1,
+    start: int | None = None,
     warp: str = "bilinear",
 ) -> TemporalReport:
     """Temporal error of ``stylized`` with flow computed on ``source`` (or read from files).
 
-    The stylised frame k (1-based) is aligned with source frame ``start + k - 1``;
+    The stylised frame k (1-based) is aligned with source frame number ``start + k - 1``
+    (``start`` default: the source's first frame number);
     ``warp`` is the resampling kernel of :func:`pair_error`.
     """
     report = TemporalReport()
@@ -175,7 +178,7 @@ def flow_frames(
     *,
     flow: str = flowmod.DEFAULT_ESTIMATOR,
     size: tuple[int, int] | None = None,
-    start: int = 1,
+    start: int | None = None,
     end: int | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Side-by-side panels ``[frame | flow t -> t-1 | weights]`` for frames after ``start``.

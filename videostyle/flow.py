@@ -915,15 +915,17 @@ def flow_filename(a: int, b: int) -> str:
         a, b = operator.index(a), operator.index(b)
     except TypeError:
         raise FlowError(f"Frame numbers must be integers, got {a!r} and {b!r}.") from None
-    if a < 1 or b < 1 or a == b:
-        raise FlowError(f"A flow needs two different 1-based frame numbers, got {a} -> {b}.")
+    if a < 0 or b < 0 or a == b:
+        raise FlowError(f"A flow needs two different frame numbers >= 0, got {a} -> {b}.")
     return f"{'forward' if a < b else 'backward'}_{a}_{b}.flo"
 
 
 class FileFlow:
     """Precomputed flows read from ``directory``, named as by the reference's
     ``makeOptFlow.sh``: ``forward_i_j.flo`` (i -> j) and ``backward_j_i.flo`` (j -> i),
-    with the source's 1-based frame numbers.
+    with the source's frame numbers (a video's from 1; a sequence's from its file names,
+    as ``makeOptFlow.sh`` names them when given the sequence's first number as its start
+    frame).
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -936,6 +938,14 @@ class FileFlow:
 
     def path(self, a: int, b: int) -> Path:
         return self.directory / flow_filename(a, b)
+
+    def first_missing(self, pairs: Iterable[tuple[int, int]]) -> Path | None:
+        """The file of the first pair that the folder lacks, or None when it has them all."""
+        for a, b in pairs:
+            path = self.path(a, b)
+            if not path.is_file():
+                return path
+        return None
 
     def get(self, a: int, b: int) -> np.ndarray:
         path = self.path(a, b)

@@ -96,9 +96,10 @@ def build_style_targets(
 ) -> list[StyleTarget]:
     """Style targets for one or more style images.
 
-    Without masks the blend is one target whose Gram matrices are the blend-weighted sum
-    of each style's (the minimiser of the blend-weighted sum of style losses). With masks
-    each style keeps its own target restricted to its mask.
+    Without masks (``masks`` None) the blend is one target whose Gram matrices are the
+    blend-weighted sum of each style's (the minimiser of the blend-weighted sum of style
+    losses). With masks each style keeps its own target restricted to its mask (a None
+    entry: the whole frame, or a mask that a video sets per frame later).
 
     Args:
         styles: style images ``(1, 3, H_s, W_s)``, each already scaled.
@@ -115,7 +116,7 @@ def build_style_targets(
     total = float(sum(blend))
     blend = [w / total for w in blend]
     all_grams = [style_grams(network, s, layers) for s in styles]
-    if masks is None or all(m is None for m in masks):
+    if masks is None:
         mixed = {
             name: sum((w * g[name] for w, g in zip(blend, all_grams, strict=True)),
                       torch.zeros_like(all_grams[0][name]))

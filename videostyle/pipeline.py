@@ -20,7 +20,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import torch
 
 from . import __version__
 from . import flow as flowmod
-from .config import DEFAULT_TEMPORAL_WEIGHT, INIT_LATER, EngineSettings
+from .config import INIT_LATER
 from .errors import InputError, Interrupted
 from .networks import LossNetwork, sha256_file
 from .optimize import (
@@ -43,9 +43,9 @@ from .optimize import (
     optimize,
     random_init,
 )
+from .settings import RenderSettings
 from .stylize import (
     INIT_CHOICES,
-    ImageSettings,
     make_init,
     mask_tensor,
     prepare_styles,
@@ -53,64 +53,23 @@ from .stylize import (
     to_tensor,
 )
 from .video import (
-    CODECS,
     SourceInfo,
+    check_output,
+    check_output_is_not_input,
+    check_range,
     encode_video,
     fit_size,
     is_sequence_pattern,
-    list_sequence,
     probe,
     read_frames,
     read_image,
+    sequence_frames,
     write_image,
     write_sequence,
 )
 from .workdir import FrameRecord, RunFolder, default_workdir, sha256_bytes
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RenderSettings:
-    """Everything a render needs. Options are documented on ``videostyle render --help``.
-
-    ``frames``: 1-based inclusive ``(start, end)`` of the source, either end None.
-    ``iterations``: ``(first frame, later frames)``.
-    ``image.init`` is the first frame's init; ``init`` the later frames'.
-    ``long_term``: the offsets J of the temporal loss (``(1,)`` = short-term only).
-    ``flow``: an estimator name of :func:`videostyle.flow.make_estimator`, or a folder of
-    ``.flo`` files named as the reference implementation names them.
-    ``warp``: the resampling kernel that brings earlier stylised frames into the current
-    one (a key of :data:`videostyle.flow.WARP_INTERPOLATIONS`).
-    """
-
-    source: Path
-    styles: tuple[Path, ...]
-    output: Path
-    image: ImageSettings = field(default_factory=ImageSettings)
-    style_masks: tuple[str, ...] = ()
-    fps: Fraction | None = None
-    frames: tuple[int | None, int | None] = (None, None)
-    iterations: tuple[int, int] = (400, 150)
-    init: str = "prev-warped"
-    independent: bool = False
-    flow: str = flowmod.DEFAULT_ESTIMATOR
-    warp: str = flowmod.DEFAULT_WARP
-    long_term: tuple[int, ...] = (1,)
-    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
-    codec: str = "h264"
-    bit_depth: int = 8
-    workdir: Path | None = None
-    restart: bool = False
-    max_size: int | None = None  # with image.size None: longest side, never upscaling
-    passes: int = 1
-    temporal_after_pass: int = 8
-    blend_weight: float = 1.0
-    blend_weight_other: float = 0.0
-
-    @property
-    def engine(self) -> EngineSettings:
-        return self.image.engine
 
 
 @dataclass(frozen=True)
@@ -147,13 +106,12 @@ def _is_flow_folder(flow: str) -> bool:
 
 
 def _check_settings(s: RenderSettings) -> None:
+    """Values in range and inputs present: what needs no file opened."""
     if not s.styles:
         raise InputError("at least one --style image is needed")
     for path in (s.source, *s.styles):
         if not is_sequence_pattern(str(path)) and not Path(path).exists():
             raise InputError(f"input {path} does not exist")
-    if s.codec not in CODECS:
-        raise InputError(f"unknown codec {s.codec!r}; expected one of: {', '.join(CODECS)}")
     if s.warp not in flowmod.WARP_INTERPOLATIONS:
         raise InputError(
             f"--warp must be one of {', '.join(flowmod.WARP_INTERPOLATIONS)}, got {s.warp!r}"
@@ -179,24 +137,28 @@ def _check_settings(s: RenderSettings) -> None:
         raise InputError(
             f"{len(s.styles)} --style but {len(s.style_masks)} --style-mask; give one each"
         )
-    if s.output.is_dir():
-        raise InputError(f"the output {s.output} is a folder; give a file name such as out.mp4")
-    out_dir = s.output.parent
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"cannot write {s.output}: {out_dir} is not a folder")
-    if not out_dir.exists():
-        raise InputError(f"the output folder {out_dir} does not exist; create it first")
-    if not os.access(out_dir, os.W_OK):
-        raise InputError(f"the output folder {out_dir} is not writable")
-    if not is_sequence_pattern(str(s.output)):
-        suffix = s.output.suffix.lower()
-        if suffix not in (".mp4", ".mov", ".mkv"):
-            raise InputError(
-                f"output {s.output} must end in .mp4, .mov or .mkv, or be an image "
-                "sequence pattern such as out_%04d.png"
-            )
-        if s.codec == "prores" and suffix != ".mov":
-            raise InputError("ProRes goes in a .mov container; fix: -o NAME.mov")
+    check_output(s.output, None if s.is_sequence_output() else (s.codec or "h264"))
+
+
+def _inputs(s: RenderSettings) -> list[Path]:
+    """Every file or folder the render reads besides its source."""
+    paths = [Path(p) for p in s.styles] + [Path(m) for m in s.style_masks]
+    if s.image.init not in INIT_CHOICES:
+        paths.append(Path(s.image.init))
+    if _is_flow_folder(s.flow):
+        paths.append(Path(s.flow))
+    if s.engine.network != "vgg16" and os.environ.get("VIDEOSTYLE_WEIGHTS"):
+        paths.append(Path(os.environ["VIDEOSTYLE_WEIGHTS"]))
+    return paths
+
+
+def _same_or_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it (resolved)."""
+    try:
+        resolved, root = Path(path).resolve(), Path(folder).resolve()
+    except OSError:
+        return False
+    return resolved == root or root in resolved.parents
 
 
 def _environment(device: torch.device) -> dict[str, Any]:
@@ -253,6 +215,7 @@ class Renderer:
         device: where to optimise.
         on_frame: called after every frame (also for frames already done).
         on_iteration: called after every optimiser iteration.
+        on_note: called with a note when a preset's value is adapted to the inputs.
         should_stop: polled between iterations; True abandons the current frame and
             raises :class:`~videostyle.errors.Interrupted`.
     """
@@ -266,6 +229,7 @@ class Renderer:
         on_frame: FrameCallback | None = None,
         on_iteration: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
+        on_note: Callable[[str], None] | None = None,
     ) -> None:
         self.s = settings
         self.network = network
@@ -273,6 +237,7 @@ class Renderer:
         self.on_frame = on_frame
         self.on_iteration = on_iteration
         self.should_stop = should_stop
+        self.on_note = on_note
         self.warnings: list[str] = []
 
     # ---- the chain ---------------------------------------------------------------------
@@ -281,18 +246,22 @@ class Renderer:
         _check_settings(s)
         info = probe(s.source, fps=s.fps)  # 1. what the source is
         start, end = self._range(info)
+        frames = list(range(start, end + 1))
         longest = s.image.size
         if longest is None and s.max_size is not None:
             longest = min(s.max_size, max(info.width, info.height))
         size = fit_size(info.width, info.height, longest)
         self._size = size
         run = RunFolder(s.workdir or default_workdir(s.output))
+        self._preflight(run, frames)  # every check that can refuse, before any work
+        s = self.s
         self.warnings += run.open(  # 2. the run folder (refuses a mismatched resume)
             {
                 "package_version": __version__,
                 "source_info": {
                     "path": str(info.path), "fps": str(info.fps), "frames": info.n_frames,
-                    "width": info.width, "height": info.height, "audio": info.has_audio,
+                    "first": info.first, "width": info.width, "height": info.height,
+                    "audio": info.has_audio,
                 },
                 "weights": dataclasses.asdict(self.network.weights),
                 "pixels": pixel_settings(
@@ -302,8 +271,8 @@ class Renderer:
                 "environment": _environment(self.device),
             },
             restart=s.restart,
+            range_may_change=s.passes == 1,
         )
-        frames = list(range(start, end + 1))
         self._decode(info, run, frames, size)  # 3. source frames at the render size
         targets = self._style_targets(size)  # 4. style Gram matrices, once
         computed = 0
@@ -318,19 +287,71 @@ class Renderer:
             fps=info.fps, warnings=self.warnings,
         )
 
+    # ---- checks before any work ----------------------------------------------------------
+    def _preflight(self, run: RunFolder, frames: list[int]) -> None:
+        """Refuse what cannot work before a frame is decoded; adapt preset values."""
+        s = self.s
+        inputs = _inputs(s)
+        check_output_is_not_input(s.output, source=s.source, inputs=inputs)
+        for path in (s.source, *inputs):
+            if Path(path).resolve() == run.root.resolve() or any(
+                _same_or_inside(path, owned) for owned in run.owned()[1:]
+            ):
+                raise InputError(
+                    f"the run folder {run.root} holds the input {path}; a render writes and "
+                    "clears its run folder: give --workdir another folder"
+                )
+        self._styles = [read_image(p) for p in s.styles]
+        if s.image.init not in INIT_CHOICES:
+            read_image(s.image.init)
+        for index in range(len(s.style_masks)):
+            self._mask_for(index, frames[0])
+            self._mask_for(index, frames[-1])
+        if s.uses_flow() and _is_flow_folder(s.flow):
+            self._check_flow_folder(frames)
+
+    def _check_flow_folder(self, frames: list[int]) -> None:
+        """The .flo files every frame needs exist; preset offsets adapt to the folder."""
+        s = self.s
+        files = flowmod.FileFlow(s.flow)
+        start = frames[0]
+        offsets = (1,) if s.passes > 1 else tuple(sorted(set(s.long_term)))
+        kept: list[int] = []
+        for j in offsets:
+            pairs = [p for f in frames if f - j >= start for p in ((f, f - j), (f - j, f))]
+            missing = files.first_missing(pairs)
+            if missing is None:
+                kept.append(j)
+            elif j == 1 or "long_term" in s.given:
+                raise InputError(
+                    f"the flow folder {s.flow} lacks {missing.name} (long-term offset {j}); "
+                    "compute it, or "
+                    + ("pass --long-term with the offsets the folder has" if j > 1 else
+                       "let an estimator compute the flow (--flow dis)")
+                )
+        if tuple(kept) != offsets and s.passes == 1:
+            self._note(
+                f"the flow folder {s.flow} has flow files for long-term offsets "
+                f"{','.join(map(str, kept))} only; using those instead of the preset's "
+                f"{','.join(map(str, offsets))}"
+            )
+            self.s = dataclasses.replace(s, long_term=tuple(kept))
+
+    def _note(self, message: str) -> None:
+        if self.on_note is not None:
+            self.on_note(message)
+
     # ---- stages ------------------------------------------------------------------------
     def _range(self, info: SourceInfo) -> tuple[int, int]:
-        start = self.s.frames[0] or 1
-        end = self.s.frames[1] or info.n_frames
-        if start > end or start < 1:
+        start, end = self.s.frames
+        try:
+            return check_range(info, start, end)
+        except InputError:
             raise InputError(
-                f"--frames {start}:{end} selects no frames (1-based, inclusive, start <= end)"
-            )
-        if end > info.n_frames:
-            raise InputError(
-                f"--frames {start}:{end} reaches past the source's last frame {info.n_frames}"
-            )
-        return start, end
+                f"--frames {start if start is not None else ''}:"
+                f"{end if end is not None else ''} is outside the source's frames "
+                f"{info.first}..{info.last}"
+            ) from None
 
     def _decode(
         self, info: SourceInfo, run: RunFolder, frames: list[int], size: tuple[int, int]
@@ -344,26 +365,29 @@ class Renderer:
                 write_image(run.content_path(number), frame, bit_depth=depth)
 
     def _style_targets(self, size: tuple[int, int]) -> list[StyleTarget]:
-        styles = [read_image(p) for p in self.s.styles]
+        """One target per style when masks place them, one blended target otherwise."""
+        styles = self._styles
         self._style0 = styles[0]
         masks: list[np.ndarray | None] | None = None
         if self.s.style_masks:
-            masks = [None] * len(styles)
+            masks = [None] * len(styles)  # each frame's masks come in _frame_targets
         return prepare_styles(
             self.network, styles, content_size=size, settings=self.s.image, masks=masks,
             device=self.device,
         )
 
-    def _mask_for(self, index: int, frame: int, size: tuple[int, int]) -> np.ndarray:
+    def _mask_for(self, index: int, frame: int) -> np.ndarray:
+        """Style ``index``'s mask for ``frame``: an image, or a sequence's file ``frame``."""
         spec = self.s.style_masks[index]
         path = Path(spec)
         if path.is_dir() or is_sequence_pattern(spec):
-            files = list_sequence(spec)
-            if frame > len(files):
+            numbered = dict(sequence_frames(spec))
+            if frame not in numbered:
                 raise InputError(
-                    f"mask sequence {spec} has {len(files)} frames; frame {frame} has no mask"
+                    f"the mask sequence {spec} holds frames {min(numbered)}..{max(numbered)}; "
+                    f"frame {frame} has no mask (mask files carry the frame numbers)"
                 )
-            path = files[frame - 1]
+            path = numbered[frame]
         return read_image(path).mean(axis=2)
 
     def _frame_targets(
@@ -373,7 +397,7 @@ class Renderer:
             return targets
         return [
             dataclasses.replace(
-                t, mask=mask_tensor(self._mask_for(k, frame, size), size, self.device)
+                t, mask=mask_tensor(self._mask_for(k, frame), size, self.device)
             )
             for k, t in enumerate(targets)
         ]
@@ -391,13 +415,7 @@ class Renderer:
         return flowmod.FlowPrefetcher(cache)
 
     def _temporal(self) -> bool:
-        if self.s.passes > 1:
-            return True
-        return (
-            not self.s.independent
-            and self.s.iterations[1] > 0
-            and (self.s.init == "prev-warped" or self.s.temporal_weight > 0)
-        )
+        return self.s.uses_flow()
 
     def _pairs(self, frame: int, start: int) -> list[tuple[int, int]]:
         pairs = []
@@ -551,9 +569,12 @@ class Renderer:
         other = frame + 1 if forward else frame - 1
         near = self._warped_neighbour(run, p, frame, nb, start, end, flows)
         far = self._warped_neighbour(run, p - 1, frame, other, start, end, flows)
-        if p == 1:
-            x = random_init((1, 3, size[1], size[0]), seed=s.engine.seed)
-            init = x.to(self.device)
+        if p == 1:  # every frame from the same start: by default the shared noise image
+            image = read_image(s.image.init) if s.image.init not in INIT_CHOICES else None
+            init = make_init(
+                s.image.init, content=content, style=self._style0, seed=s.engine.seed,
+                image=image,
+            )
         else:
             x_np = read_image(run.pass_path(p - 1, frame))
             num = x_np.astype(np.float64)
@@ -671,8 +692,6 @@ class Renderer:
         s = self.s
         seed = s.engine.seed * 1_000_003 + frame  # the same noise when a run resumes
         if first:
-            if s.independent:
-                return content.clone()
             image = None
             if s.image.init not in INIT_CHOICES:
                 image = read_image(s.image.init)
@@ -715,16 +734,17 @@ class Renderer:
     def _encode(self, info: SourceInfo, run: RunFolder, frames: list[int]) -> None:
         paths = [run.frame_path(f) for f in frames]
         if is_sequence_pattern(str(self.s.output)):
-            write_sequence(paths, str(self.s.output), bit_depth=self.s.bit_depth)
+            write_sequence(paths, str(self.s.output), bit_depth=self.s.bit_depth,
+                           start=frames[0])
             return
         start = frames[0]
         encode_video(
             paths,
             self.s.output,
             fps=info.fps,
-            codec=self.s.codec,
+            codec=self.s.codec or "h264",
             audio_source=info.path if info.has_audio else None,
-            audio_start=float((start - 1) / info.fps),
+            audio_start=float((start - info.first) / info.fps),
             audio_duration=float(len(frames) / info.fps),
         )
 

@@ -55,11 +55,15 @@ __all__ = [
     "ffmpeg_exe",
     "fit_size",
     "is_sequence_pattern",
+    "check_output",
+    "check_output_is_not_input",
+    "check_range",
     "list_sequence",
     "parse_fps",
     "probe",
     "read_frames",
     "read_image",
+    "sequence_frames",
     "write_image",
     "write_sequence",
 ]
@@ -109,7 +113,7 @@ class SourceInfo:
             applied, so a portrait phone clip reports its portrait size).
         height: Frame height in pixels, as decoded.
         fps: Exact frame rate in frames per second.
-        n_frames: Number of frames; valid frame numbers are ``1..n_frames``.
+        n_frames: Number of frames; valid frame numbers are ``first..last``.
         has_audio: Whether a video file has at least one audio stream (always ``False``
             for sequences).
         bit_depth: 8 or 16: 16 when the source stores more than 8 bits per sample
@@ -117,6 +121,9 @@ class SourceInfo:
             16 bits.
         fingerprint: Cheap, stable identifier (hex sha256) of the source's content; it
             does not depend on modification times.
+        first: The first frame's number: 1 for a video (frames are numbered 1, 2, ...),
+            the number in the first file's name for an image sequence (``plate.1001.exr``
+            -> 1001). Numbers are consecutive: a sequence with a gap is refused.
     """
 
     path: Path
@@ -128,6 +135,12 @@ class SourceInfo:
     has_audio: bool
     bit_depth: int
     fingerprint: str
+    first: int = 1
+
+    @property
+    def last(self) -> int:
+        """The last frame's number."""
+        return self.first + self.n_frames - 1
 
     @property
     def duration(self) -> Fraction:
@@ -581,20 +594,29 @@ def _suffix_family(path: Path) -> str:
 
 
 def list_sequence(source: str | Path) -> list[Path]:
-    """Frame files of an image sequence, in frame order.
+    """Frame files of an image sequence, in frame order (see :func:`sequence_frames`)."""
+    return [path for _, path in sequence_frames(source)]
+
+
+def sequence_frames(source: str | Path) -> list[tuple[int, Path]]:
+    """``(frame number, file)`` of an image sequence, in frame order.
 
     ``source`` is a directory (every ``png``/``jpg``/``jpeg``/``tif``/``tiff`` inside,
-    hidden files excluded, ordered by the last integer in the name, numerically, so
-    ``frame_9`` comes before ``frame_10``), a printf pattern such as ``shot_%04d.png``
-    (matching files ordered by their number), or a single still image (one frame).
-    Frame ``k`` (1-based) is the ``k``-th file of the list, whatever its number.
+    hidden files excluded), a printf pattern such as ``shot_%04d.png``, or a single still
+    image (one frame, number 1).
+
+    A frame's number is the integer in its file name (the pattern's field; in a directory
+    the last integer of the name), so ``plate.1001.png`` ... ``plate.1096.png`` are frames
+    1001..1096 and ``frame_9`` comes before ``frame_10``. A directory whose files do not
+    all carry a number is numbered 1, 2, ... in name order.
 
     Raises:
-        InputError: missing directory, no frames, or frames of mixed formats.
+        InputError: missing directory, no frames, frames of mixed formats, two files with
+            one number, or a gap in the numbers (naming the first missing number).
     """
     path = Path(source)
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-        return [path]
+        return [(1, path)]
     if path.is_dir():
         files = [
             p
@@ -602,6 +624,7 @@ def list_sequence(source: str | Path) -> list[Path]:
             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
         ]
         where = f"directory {path}"
+        regex = None
     elif is_sequence_pattern(path.name):
         folder = path.parent
         if not folder.is_dir():
@@ -628,16 +651,32 @@ def list_sequence(source: str | Path) -> list[Path]:
             f"expected frames of one format in the {where}, but found {sorted(families)}; "
             "move the frames of one format into their own folder or pass a pattern"
         )
-
-    def key(p: Path) -> tuple[int, int, str]:
-        number = _last_int(p.name)
-        return (0 if number is not None else 1, number or 0, p.name)
-
-    return sorted(files, key=key)
+    if regex is not None:
+        numbered = [(int(regex.fullmatch(p.name).group(1)), p) for p in files]  # type: ignore[union-attr]
+    else:
+        found = [(_last_int(p.name), p) for p in files]
+        if any(n is None for n, _ in found):
+            return list(enumerate(sorted(files, key=lambda p: p.name), start=1))
+        numbered = [(int(n), p) for n, p in found if n is not None]
+    numbered.sort(key=lambda item: (item[0], item[1].name))
+    for (a, pa), (b, pb) in zip(numbered, numbered[1:], strict=False):
+        if a == b:
+            raise InputError(
+                f"expected one file per frame number in the {where}, but {pa.name} and "
+                f"{pb.name} are both frame {a}; remove one of them"
+            )
+        if b != a + 1:
+            raise InputError(
+                f"expected consecutive frame numbers in the {where}, but frame {a + 1} is "
+                f"missing (after {pa.name}); render the parts on either side of the gap "
+                "separately or fill it"
+            )
+    return numbered
 
 
 def _probe_sequence(path: Path, fps: Fraction) -> SourceInfo:
-    files = list_sequence(path)
+    numbered = sequence_frames(path)
+    files = [file for _, file in numbered]
     first = _imread_raw(files[0])
     height, width = first.shape[:2]
     bit_depth = 16 if first.dtype != np.uint8 else 8
@@ -651,6 +690,7 @@ def _probe_sequence(path: Path, fps: Fraction) -> SourceInfo:
         has_audio=False,
         bit_depth=bit_depth,
         fingerprint=_sequence_fingerprint(files),
+        first=numbered[0][0],
     )
 
 
@@ -808,15 +848,17 @@ def read_image(path: str | Path) -> np.ndarray:
     return _to_float_rgb(_imread_raw(Path(path)))
 
 
-def _check_range(info: SourceInfo, start: int, end: int | None) -> tuple[int, int]:
-    last = info.n_frames if end is None else end
-    if not 1 <= start <= last <= info.n_frames:
+def check_range(info: SourceInfo, start: int | None, end: int | None) -> tuple[int, int]:
+    """``(start, end)`` with missing ends filled in, checked against ``info``'s numbers."""
+    first = info.first if start is None else start
+    last = info.last if end is None else end
+    if not info.first <= first <= last <= info.last:
         raise InputError(
-            f"expected a frame range within 1..{info.n_frames} (1-based, inclusive) for "
-            f"{info.path}, but got {start}..{last}; pick start >= 1, start <= end and "
-            f"end <= {info.n_frames}"
+            f"expected frames within {info.first}..{info.last} (the frame numbers of "
+            f"{info.path}, inclusive), but got {first}..{last}; pick a start and an end "
+            f"between {info.first} and {info.last}, start <= end"
         )
-    return start, last
+    return first, last
 
 
 def _resize(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
@@ -828,15 +870,15 @@ def _resize(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 def read_frames(
     info: SourceInfo,
     *,
-    start: int = 1,
+    start: int | None = None,
     end: int | None = None,
     size: tuple[int, int] | None = None,
 ) -> Generator[tuple[int, np.ndarray], None, None]:
-    """Yield ``(frame_number, frame)`` for frames ``start..end`` (1-based, inclusive).
+    """Yield ``(frame_number, frame)`` for frames ``start..end`` (inclusive).
 
     Args:
         info: What :func:`probe` returned for the source.
-        start: First frame number, >= 1.
+        start: First frame number (see :attr:`SourceInfo.first`), default the first.
         end: Last frame number (inclusive), default the last frame.
         size: ``(width, height)`` to resize every frame to with ``cv2.INTER_AREA``;
             ``None`` keeps ``info.width x info.height``.
@@ -851,11 +893,11 @@ def read_frames(
     any frame is requested.
 
     Raises:
-        InputError: range outside ``1..n_frames`` or empty; a sequence whose files
+        InputError: range outside ``first..last`` or empty; a sequence whose files
             changed since probing or differ in size.
         VideoError: ffmpeg failed while decoding.
     """
-    first, last = _check_range(info, start, end)
+    first, last = check_range(info, start, end)
     if size is not None:
         if len(size) != 2 or min(int(size[0]), int(size[1])) < 1:
             raise InputError(f"expected size=(width, height) of positive ints, got {size!r}")
@@ -875,11 +917,12 @@ def _read_sequence(
             f"now holds {len(files)}; probe the sequence again"
         )
     for number in range(first, last + 1):
-        raw = _imread_raw(files[number - 1])
+        file = files[number - info.first]
+        raw = _imread_raw(file)
         if size is None and (raw.shape[1], raw.shape[0]) != (info.width, info.height):
             raise InputError(
                 f"expected every frame of {info.path} to be {info.width}x{info.height}, but "
-                f"{files[number - 1].name} is {raw.shape[1]}x{raw.shape[0]}; make the frames "
+                f"{file.name} is {raw.shape[1]}x{raw.shape[0]}; make the frames "
                 "the same size or pass size="
             )
         yield number, _resize(_to_float_rgb(raw), size)
@@ -1070,8 +1113,10 @@ def _png_header(path: Path) -> tuple[int, int, int] | None:
     return width, height, head[24]
 
 
-def write_sequence(frames: Sequence[Path], pattern: str, *, bit_depth: int = 8) -> None:
-    """Write ``frames`` as an image sequence named by ``pattern``, numbered 1..N.
+def write_sequence(
+    frames: Sequence[Path], pattern: str, *, bit_depth: int = 8, start: int = 1
+) -> None:
+    """Write ``frames`` as an image sequence named by ``pattern``, numbered from ``start``.
 
     ``pattern`` is a printf pattern such as ``out/shot_%04d.png`` (PNG or TIFF). A PNG
     frame already at ``bit_depth`` is copied byte for byte; others are re-encoded. Each
@@ -1091,7 +1136,7 @@ def write_sequence(frames: Sequence[Path], pattern: str, *, bit_depth: int = 8) 
     suffix = Path(pattern).suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise InputError(f"expected a .png or .tif output pattern, but got {pattern!r}")
-    for number, source in enumerate(frames, start=1):
+    for number, source in enumerate(frames, start=start):
         source = Path(source)
         target = Path(pattern % number)
         if target.resolve() == source.resolve():
@@ -1107,6 +1152,119 @@ def write_sequence(frames: Sequence[Path], pattern: str, *, bit_depth: int = 8) 
             _atomic_write(target, data)
         else:
             write_image(target, read_image(source), bit_depth=bit_depth)
+
+
+# --------------------------------------------------------------------------------------
+# Checks of an output, before any work
+# --------------------------------------------------------------------------------------
+
+#: What an output file name may end in: a video container, or an image sequence pattern.
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
+SEQUENCE_OUTPUT_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+def check_output(output: Path, codec: str | None = None) -> None:
+    """Refuse an output this stage cannot write, before any frame is decoded.
+
+    ``output`` is a video file (``codec`` one of :data:`CODECS`, default h264, in a
+    container that codec goes in: see :func:`encode_video`) or an image sequence pattern
+    (``out_%04d.png``, PNG or TIFF; ``codec`` must then be None). Its folder must exist
+    and be writable.
+    """
+    output = Path(output)
+    if output.is_dir():
+        raise InputError(f"the output {output} is a folder; give a file name such as out.mp4")
+    if is_sequence_pattern(str(output)):
+        if output.suffix.lower() not in SEQUENCE_OUTPUT_SUFFIXES:
+            raise InputError(
+                f"an output sequence is written as PNG or TIFF, not "
+                f"{output.suffix or 'a name without ending'}; fix: -o {output.stem}.png"
+            )
+        if codec is not None:
+            raise InputError(
+                f"codec {codec} applies to a video output, but {output.name} is an image "
+                "sequence; drop the codec or write a .mov/.mkv/.mp4"
+            )
+    else:
+        codec = codec or "h264"
+        if codec not in CODECS:
+            raise InputError(f"unknown codec {codec!r}; expected one of: {', '.join(CODECS)}")
+        suffix = output.suffix.lower()
+        if suffix not in VIDEO_SUFFIXES:
+            raise InputError(
+                f"output {output} must end in .mp4, .mov or .mkv, or be an image sequence "
+                "pattern such as out_%04d.png"
+            )
+        containers = _CONTAINERS[codec]
+        if suffix not in containers:
+            raise InputError(
+                f"{codec} cannot be written into a {suffix} file; fix: -o "
+                f"{output.stem}{next(iter(containers))} (it goes in "
+                f"{' or '.join(containers)})"
+            )
+    folder = output.parent
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"cannot write {output}: {folder} is not a folder")
+    if not folder.exists():
+        raise InputError(f"the output folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"the output folder {folder} is not writable; choose another one")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` are one file or folder (resolved path or inode)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _sequence_files_of(output: Path) -> Path:
+    """A stand-in file name of an output pattern (its frame 1), for folder checks."""
+    return output.with_name(output.name.replace("%%", "%") % 1)
+
+
+def check_output_is_not_input(
+    output: Path, *, source: Path, inputs: Sequence[Path] = ()
+) -> None:
+    """Refuse an output that is an input, or whose files would land among an input's.
+
+    ``inputs`` are other files, folders or frame patterns a render reads (styles, masks,
+    flow folders). Paths are compared resolved and by inode, so ``./a.mp4`` and a
+    symlink to ``a.mp4`` count as ``a.mp4``. An output sequence may not write into a
+    folder that is an input (the source's frame folder) nor name files that an input's
+    pattern, or an input file, would match.
+    """
+    output = Path(output)
+    for path in (Path(source), *map(Path, inputs)):
+        if not is_sequence_pattern(str(output)):
+            if _same_file(output, path):
+                raise InputError(
+                    f"the output {output} is the input {path}: it would be overwritten; "
+                    "write the render to another file"
+                )
+            continue
+        folder, regex = output.parent, _pattern_regex(output.name)
+        if path.is_dir() and _same_file(folder, path):
+            raise InputError(
+                f"the output sequence {output} would write into the input folder {path}; "
+                "write it to another folder"
+            )
+        if is_sequence_pattern(str(path)):
+            clash = path.parent.is_dir() and _same_file(folder, path.parent) and bool(
+                _pattern_regex(path.name).fullmatch(_sequence_files_of(output).name)
+            )
+        else:
+            clash = path.is_file() and _same_file(folder, path.parent) and bool(
+                regex.fullmatch(path.name)
+            )
+        if clash:
+            raise InputError(
+                f"the output sequence {output} would overwrite files of the input {path}; "
+                "give the output another name or folder"
+            )
 
 
 # --------------------------------------------------------------------------------------

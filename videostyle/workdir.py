@@ -92,6 +92,11 @@ class RunFolder:
         self.flow_dir = self.root / "flow"
         self.passes_dir = self.root / "passes"
 
+    def owned(self) -> list[Path]:
+        """The folder, then what :meth:`clear` removes: no input may be any of them."""
+        return [self.root, self.content_dir, self.frames_dir, self.flow_dir, self.passes_dir,
+                self.manifest_path]
+
     # ---- manifest ----------------------------------------------------------------------
     @property
     def manifest_path(self) -> Path:
@@ -119,12 +124,17 @@ class RunFolder:
             )
         return data
 
-    def open(self, manifest: dict[str, Any], *, restart: bool = False) -> list[str]:
+    def open(
+        self, manifest: dict[str, Any], *, restart: bool = False, range_may_change: bool = False
+    ) -> list[str]:
         """Create the folder or check that it holds the same render; returns warnings.
 
         ``manifest["pixels"]`` holds every setting that affects pixels: a difference there
         refuses to resume (naming the settings) unless ``restart``, which clears the folder's
         frames first. ``manifest["environment"]`` (device, threads, torch) only warns.
+        With ``range_may_change`` (a chained single-pass render, whose frames depend only
+        on earlier ones) the end of ``pixels["frames"]`` may differ: the frames already
+        rendered are kept, and a longer range continues after them.
         """
         warnings: list[str] = []
         try:
@@ -138,6 +148,10 @@ class RunFolder:
         if self.exists() and not restart:
             old = self.read_manifest()
             changed = diff_settings(old.get("pixels", {}), manifest["pixels"])
+            if changed == ["frames"] and range_may_change:
+                old_range, new_range = old["pixels"]["frames"], manifest["pixels"]["frames"]
+                if isinstance(old_range, list) and old_range[:1] == new_range[:1]:
+                    changed = []
             if changed:
                 raise ResumeError(
                     f"{self.root} holds a render with other settings ({', '.join(changed)} "

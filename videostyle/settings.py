@@ -1,0 +1,368 @@
+"""A render's settings, and the one place where what a user gave becomes them.
+
+:func:`resolve_render` takes only the values the user gave (the command line's typed
+options, later a shot file's keys), named as ``render``'s long options with underscores,
+and fills in the rest from the quality preset and the defaults. One rule throughout: a
+value the user gave that cannot apply to this render is refused before any work; a
+preset's or default's value that cannot apply is dropped, with one note.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from . import flow as flowmod
+from .config import (
+    DEFAULT_PRESET,
+    DEFAULT_TEMPORAL_WEIGHT,
+    INIT_LATER,
+    MULTIPASS_TEMPORAL_WEIGHT,
+    PRESETS,
+    EngineSettings,
+    LossWeights,
+    OptimizerSettings,
+)
+from .errors import InputError
+from .stylize import ImageSettings
+from .video import IMAGE_SUFFIXES, is_sequence_pattern, parse_fps
+
+#: The first frame's start image of a multi-pass render when none is given: the shared
+#: noise image of the reference's multi-pass script.
+MULTIPASS_INIT = "random"
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Everything a render needs. Options are documented on ``videostyle render --help``.
+
+    ``frames``: inclusive ``(start, end)`` frame numbers of the source (a video's frames
+    are numbered from 1, a sequence's by its file names), either end None.
+    ``iterations``: ``(first frame, later frames)``.
+    ``image.init`` is the first frame's init (every frame's with ``independent``, pass 1's
+    with ``passes > 1``); ``init`` the later frames'.
+    ``long_term``: the offsets J of the temporal loss (``(1,)`` = short-term only).
+    ``flow``: an estimator name of :func:`videostyle.flow.make_estimator`, or a folder of
+    ``.flo`` files named as the reference implementation names them.
+    ``warp``: the resampling kernel that brings earlier stylised frames into the current
+    one (a key of :data:`videostyle.flow.WARP_INTERPOLATIONS`).
+    ``codec``: None for an image-sequence output.
+    ``given``: the names of the settings the user gave (not from a preset or default):
+    a stage that finds one of them inapplicable refuses it, others it adapts.
+    """
+
+    source: Path
+    styles: tuple[Path, ...]
+    output: Path
+    image: ImageSettings = field(default_factory=ImageSettings)
+    style_masks: tuple[str, ...] = ()
+    fps: Fraction | None = None
+    frames: tuple[int | None, int | None] = (None, None)
+    iterations: tuple[int, int] = (400, 150)
+    init: str = "prev-warped"
+    independent: bool = False
+    flow: str = flowmod.DEFAULT_ESTIMATOR
+    warp: str = flowmod.DEFAULT_WARP
+    long_term: tuple[int, ...] = (1,)
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
+    codec: str | None = "h264"
+    bit_depth: int = 8
+    workdir: Path | None = None
+    restart: bool = False
+    max_size: int | None = None  # with image.size None: longest side, never upscaling
+    passes: int = 1
+    temporal_after_pass: int = 8
+    blend_weight: float = 1.0
+    blend_weight_other: float = 0.0
+    given: frozenset[str] = frozenset()
+
+    @property
+    def engine(self) -> EngineSettings:
+        return self.image.engine
+
+    def uses_flow(self) -> bool:
+        """Whether optical flow reaches the pixels (warped init or temporal terms)."""
+        if self.passes > 1:
+            return True
+        return (
+            not self.independent
+            and self.iterations[1] > 0
+            and (self.init == "prev-warped" or self.temporal_weight > 0)
+        )
+
+    def is_sequence_output(self) -> bool:
+        return is_sequence_pattern(str(self.output))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Resolved settings and the notes on preset or default values that were dropped."""
+
+    settings: RenderSettings
+    notes: tuple[str, ...] = ()
+
+
+# ---- parsing the text forms (the command line's and a shot file's) --------------------
+
+
+def parse_floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    """``"0.7,0.3"`` -> ``(0.7, 0.3)``; None stays None."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise InputError(f"{what} is empty")
+    return values
+
+
+def parse_iterations(text: str | int | None) -> tuple[int, int] | None:
+    """``"N"`` or ``"FIRST,REST"`` -> ``(first, rest)``."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise InputError(f"--iterations takes N or FIRST,REST (integers), got {text!r}") from None
+    if len(values) not in (1, 2) or min(values) < 0:
+        raise InputError(f"--iterations takes N or FIRST,REST (>= 0), got {text!r}")
+    return (values[0], values[-1])
+
+
+def parse_range(text: str | None) -> tuple[int | None, int | None]:
+    """``"START:END"`` (frame numbers, inclusive, either end optional) -> a pair."""
+    if not text:
+        return (None, None)
+    if ":" not in text:
+        raise InputError(f"--frames takes START:END (frame numbers, inclusive), got {text!r}")
+    a, b = text.split(":", 1)
+    try:
+        start = int(a) if a.strip() else None
+        end = int(b) if b.strip() else None
+    except ValueError:
+        raise InputError(f"--frames takes START:END with integers, got {text!r}") from None
+    if (start is not None and start < 0) or (end is not None and end < 0):
+        raise InputError(f"--frames takes frame numbers >= 0, got {text!r}")
+    if start is not None and end is not None and start > end:
+        raise InputError(f"--frames {text} selects no frames (start > end)")
+    return (start, end)
+
+
+def parse_offsets(text: str | None) -> tuple[int, ...] | None:
+    """``"1,10,20"`` -> ``(1, 10, 20)`` (sorted, unique, each >= 1)."""
+    if text is None:
+        return None
+    try:
+        values = tuple(sorted({int(v) for v in str(text).split(",") if v.strip()}))
+    except ValueError:
+        raise InputError(f"--long-term takes offsets like 1,10,20,40, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise InputError(f"--long-term offsets must be >= 1, got {text!r}")
+    return values
+
+
+# ---- resolution -----------------------------------------------------------------------
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _refuse(given: Mapping[str, Any], names: tuple[str, ...], why: str) -> None:
+    """Refuse the first of ``names`` that the user gave: it has no effect because ``why``."""
+    for name in names:
+        if name in given:
+            raise InputError(f"{_option(name)} has no effect {why}; leave it out")
+
+
+def _is_video_file(source: Path) -> bool:
+    return source.is_file() and source.suffix.lower() not in IMAGE_SUFFIXES
+
+
+def resolve_render(
+    source: Path,
+    styles: tuple[Path, ...],
+    output: Path,
+    *,
+    quality: str = DEFAULT_PRESET,
+    given: Mapping[str, Any] | None = None,
+) -> Resolved:
+    """Settings of a render from the values the user gave, the preset and the defaults.
+
+    ``given`` maps ``render``'s long option names (with underscores) to the values the
+    user typed: text forms (``iterations="400,150"``, ``frames="1001:1048"``,
+    ``fps="24000/1001"``, ``long_term``, ``style_weights``) or typed values, paths for
+    ``style_mask`` entries. Options absent from it take the preset's or the default value.
+    """
+    given = dict(given or {})
+    if quality not in PRESETS:
+        raise InputError(f"unknown --quality {quality!r}; expected one of {', '.join(PRESETS)}")
+    preset = PRESETS[quality]
+    notes: list[str] = []
+    passes = int(given.get("passes", 1))
+    independent = bool(given.get("independent", False))
+    if passes < 1:
+        raise InputError(f"--passes must be >= 1, got {passes}")
+    if passes > 1 and independent:
+        raise InputError("--passes and --independent exclude each other; drop one of them")
+    iterations = parse_iterations(given.get("iterations")) or preset.iterations
+    long_term = parse_offsets(given.get("long_term")) or preset.long_term
+    init = str(given.get("init", INIT_LATER[0]))
+    first_init = str(given.get("first_frame_init", MULTIPASS_INIT if passes > 1 else "content"))
+    temporal_weight = float(given.get(
+        "temporal_weight", MULTIPASS_TEMPORAL_WEIGHT if passes > 1 else DEFAULT_TEMPORAL_WEIGHT
+    ))
+    dropped: list[str] = []
+    if independent:
+        why = "with --independent (every frame starts as --first-frame-init says, no flow)"
+        _refuse(given, ("init", "long_term", "temporal_weight", "flow", "warp"), why)
+        dropped.append(f"the default --init {init}")
+        if long_term != (1,):
+            dropped.append(f"the {quality} preset's --long-term {_offsets_text(long_term)}")
+        init, long_term = "content", (1,)
+    elif passes > 1:
+        why = (
+            "with --passes (each pass starts from the last one; the temporal loss uses the "
+            "neighbour just rendered)"
+        )
+        _refuse(given, ("init", "long_term"), why)
+        if "iterations" in given and iterations[0] != iterations[1]:
+            raise InputError(
+                "with --passes, --iterations counts the iterations of every pass and frame; "
+                f"give one number, not {given['iterations']}"
+            )
+        if long_term != (1,):
+            dropped.append(f"the {quality} preset's --long-term {_offsets_text(long_term)}")
+        long_term = (1,)
+        after = int(given.get("temporal_after_pass", 8))
+        if after > passes:
+            _refuse(given, ("temporal_after_pass", "temporal_weight"),
+                    f"with --passes {passes}: the temporal loss switches on at pass {after}")
+    else:
+        _refuse(given, ("temporal_after_pass", "blend_weight"),
+                "in a single-pass render (they shape multi-pass renders: --passes 2 or more)")
+    if not independent and passes == 1 and temporal_weight == 0 and init != "prev-warped":
+        _refuse(given, ("flow", "warp", "long_term"),
+                f"with --temporal-weight 0 and --init {init} (no optical flow is used)")
+    if dropped:
+        notes.append(f"not used in this render: {', '.join(dropped)}")
+    return Resolved(
+        settings=_build(source, styles, output, given, preset, passes=passes,
+                        independent=independent, iterations=iterations, long_term=long_term,
+                        init=init, first_init=first_init, temporal_weight=temporal_weight),
+        notes=tuple(notes),
+    )
+
+
+def _offsets_text(offsets: tuple[int, ...]) -> str:
+    return ",".join(str(j) for j in offsets)
+
+
+def _check_styles(given: Mapping[str, Any], styles: tuple[Path, ...]) -> None:
+    if not styles:
+        raise InputError("at least one --style image is needed")
+    masks = given.get("style_mask") or ()
+    if masks and len(masks) != len(styles):
+        raise InputError(
+            f"{len(styles)} --style but {len(masks)} --style-mask; give one mask per style"
+        )
+    blend = parse_floats(given.get("style_weights"), "--style-weights")
+    if blend is None:
+        return
+    if len(styles) == 1:
+        raise InputError("--style-weights has no effect with one --style; leave it out")
+    if len(blend) != len(styles):
+        raise InputError(
+            f"{len(styles)} --style but {len(blend)} --style-weights; give one weight per style"
+        )
+    if any(not w >= 0 for w in blend) or sum(blend) <= 0:
+        raise InputError(f"--style-weights must be >= 0 with a positive sum, got {blend}")
+
+
+def _check_output_options(given: Mapping[str, Any], source: Path, output: Path) -> None:
+    if is_sequence_pattern(str(output)):
+        _refuse(given, ("codec",), f"with an image-sequence output ({output.name})")
+    else:
+        _refuse(given, ("bit_depth",), f"with a video output ({output.name}): it sets the "
+                "bits per channel of a PNG/TIFF sequence output")
+    if "fps" in given and _is_video_file(source):
+        raise InputError(
+            f"--fps has no effect on a video source ({source.name} plays at its own rate); "
+            "it sets the rate of an image sequence; leave it out"
+        )
+
+
+def _build(
+    source: Path,
+    styles: tuple[Path, ...],
+    output: Path,
+    given: Mapping[str, Any],
+    preset: Any,
+    *,
+    passes: int,
+    independent: bool,
+    iterations: tuple[int, int],
+    long_term: tuple[int, ...],
+    init: str,
+    first_init: str,
+    temporal_weight: float,
+) -> RenderSettings:
+    _check_styles(given, styles)
+    _check_output_options(given, source, output)
+    defaults = RenderSettings(source=source, styles=styles, output=output)
+    optimizer = OptimizerSettings(
+        optimizer=given.get("optimizer", OptimizerSettings.optimizer),
+        iterations=iterations[0],
+        tolerance=float(given.get("tolerance", OptimizerSettings.tolerance)),
+    )
+    engine = EngineSettings(
+        network=str(given.get("network", EngineSettings.network)),
+        pooling=given.get("pooling", EngineSettings.pooling),
+        weights=LossWeights(
+            content=float(given.get("content_weight", LossWeights.content)),
+            style=float(given.get("style_weight", LossWeights.style)),
+            tv=float(given.get("tv_weight", LossWeights.tv)),
+        ),
+        optimizer=optimizer,
+        seed=int(given.get("seed", EngineSettings.seed)),
+    )
+    image = ImageSettings(
+        size=given.get("size"),
+        style_scale=float(given.get("style_scale", ImageSettings.style_scale)),
+        style_blend=parse_floats(given.get("style_weights"), "--style-weights"),
+        init=first_init,
+        original_colors=given.get("original_colors"),
+        engine=engine,
+    )
+    fps = given.get("fps")
+    sequence_out = is_sequence_pattern(str(output))
+    return dataclasses.replace(
+        defaults,
+        image=image,
+        style_masks=tuple(str(m) for m in given.get("style_mask") or ()),
+        fps=Fraction(parse_fps(fps)) if fps is not None else None,
+        frames=parse_range(given.get("frames")),
+        iterations=iterations,
+        init=init,
+        independent=independent,
+        flow=str(given.get("flow", preset.flow)),
+        warp=str(given.get("warp", defaults.warp)),
+        long_term=long_term,
+        temporal_weight=temporal_weight,
+        codec=None if sequence_out else str(given.get("codec", "h264")),
+        bit_depth=int(given.get("bit_depth", defaults.bit_depth)),
+        workdir=Path(given["workdir"]) if given.get("workdir") is not None else None,
+        restart=bool(given.get("restart", False)),
+        max_size=preset.size,
+        passes=passes,
+        temporal_after_pass=int(given.get("temporal_after_pass", defaults.temporal_after_pass)),
+        blend_weight=float(given.get("blend_weight", defaults.blend_weight)),
+        given=frozenset(given),
+    )
