@@ -3,7 +3,8 @@ the bundled VGG-16 loaded once per session into a private cache folder."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import signal
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videostyle.cli import main
 from videostyle.networks import LossNetwork, WeightsInfo, load_network
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -87,3 +89,39 @@ def vgg16(vgg16_cache: Path) -> Iterator[LossNetwork]:
         mp.setenv("VIDEOSTYLE_CACHE", str(vgg16_cache))
         net = load_network("vgg16")
     yield net
+
+
+@pytest.fixture
+def cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., tuple[int, str, str]]]:
+    """``main(argv)`` in this process: returns (exit code, stdout, stderr).
+
+    The render command installs SIGINT/SIGTERM handlers; they are put back afterwards.
+    """
+    monkeypatch.setenv("VIDEOSTYLE_CACHE", str(_cache_dir(tmp_path_factory)))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        code = exc.value.code
+        return (code if isinstance(code, int) else 0 if code is None else 1), out, err
+
+    try:
+        yield run
+    finally:
+        torch.set_num_threads(threads)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _cache_dir(factory: pytest.TempPathFactory) -> Path:
+    from clips import cache_dir
+
+    return cache_dir(factory)

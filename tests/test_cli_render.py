@@ -14,14 +14,13 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from clips import (
     FFMPEG,
     NUMBERED,
@@ -45,7 +44,6 @@ from clips import (
 )
 
 from videostyle import video
-from videostyle.cli import main
 from videostyle.errors import VideoError
 from videostyle.workdir import RunFolder, default_workdir
 
@@ -124,36 +122,6 @@ def copied(reference: Reference, tmp_path: Path) -> Path:
     target = tmp_path / "copy.videostyle"
     shutil.copytree(reference.workdir, target)
     return target
-
-
-@pytest.fixture
-def cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[..., tuple[int, str, str]]]:
-    """``main(argv)`` in this process: returns (exit code, stdout, stderr).
-
-    The render command installs SIGINT/SIGTERM handlers; they are put back afterwards.
-    """
-    monkeypatch.setenv("VIDEOSTYLE_CACHE", str(cache_dir(tmp_path_factory)))
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-
-    def run(*args: str | Path) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        code = exc.value.code
-        return (code if isinstance(code, int) else 0 if code is None else 1), out, err
-
-    try:
-        yield run
-    finally:
-        torch.set_num_threads(threads)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
 
 
 def tree_bytes(root: Path) -> dict[Path, bytes]:

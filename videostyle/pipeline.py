@@ -316,26 +316,30 @@ class Renderer:
         files = flowmod.FileFlow(s.flow)
         start = frames[0]
         offsets = (1,) if s.passes > 1 else tuple(sorted(set(s.long_term)))
-        kept: list[int] = []
+        lacking: list[tuple[int, Path]] = []
         for j in offsets:
             pairs = [p for f in frames if f - j >= start for p in ((f, f - j), (f - j, f))]
             missing = files.first_missing(pairs)
             if missing is None:
-                kept.append(j)
-            elif j == 1 or "long_term" in s.given:
+                continue
+            if j == 1 or "long_term" in s.given:
                 raise InputError(
                     f"the flow folder {s.flow} lacks {missing.name} (long-term offset {j}); "
                     "compute it, or "
                     + ("pass --long-term with the offsets the folder has" if j > 1 else
                        "let an estimator compute the flow (--flow dis)")
                 )
-        if tuple(kept) != offsets and s.passes == 1:
+            lacking.append((j, missing))
+        if lacking:
             self._note(
-                f"the flow folder {s.flow} has flow files for long-term offsets "
-                f"{','.join(map(str, kept))} only; using those instead of the preset's "
-                f"{','.join(map(str, offsets))}"
+                f"the flow folder {s.flow} has no flow files for long-term offsets "
+                f"{','.join(str(j) for j, _ in lacking)} (first missing: "
+                f"{lacking[0][1].name}); rendering without them"
             )
-            self.s = dataclasses.replace(s, long_term=tuple(kept))
+            dropped = {j for j, _ in lacking}
+            self.s = dataclasses.replace(
+                s, long_term=tuple(j for j in s.long_term if j not in dropped)
+            )
 
     def _note(self, message: str) -> None:
         if self.on_note is not None:

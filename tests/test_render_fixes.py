@@ -1,0 +1,415 @@
+"""``videostyle render`` end to end: options reach the pixels, and what cannot work is refused
+before any work (no run folder, no input touched).
+
+Every test runs the command line (``main(argv)`` in this process, one thread) on tiny clips
+or sequences it makes itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from clips import make_clip, make_style
+
+from videostyle.flow import write_flo
+from videostyle.losses import gram
+from videostyle.networks import LossNetwork
+from videostyle.stylize import to_tensor
+from videostyle.video import read_image
+from videostyle.workdir import RunFolder, default_workdir
+
+Cli = Callable[..., tuple[int, str, str]]
+FAST = ("--quality", "draft", "--size", "32", "--iterations", "3,2")
+
+
+# ---- inputs ------------------------------------------------------------------------------
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.rint(np.clip(rgb, 0, 1)[..., ::-1] * 255).astype(np.uint8))
+    return path
+
+
+def texture(h: int, w: int, seed: int, shift: int = 0) -> np.ndarray:
+    """A smooth random texture, shifted right by ``shift`` pixels (known motion)."""
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.random((h, w + 16, 3)).astype(np.float32), (0, 0), 2.0)
+    base = (base - base.min()) / (base.max() - base.min())
+    return np.ascontiguousarray(base[:, 16 - shift: 16 - shift + w])
+
+
+def sequence(folder: Path, n: int, first: int = 1, name: str = "plate.%04d.png",
+             size: tuple[int, int] = (48, 32)) -> Path:
+    for k in range(n):
+        write_png(folder / (name % (first + k)), texture(size[1], size[0], 0, shift=k))
+    return folder / name
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def stripes(path: Path, colour: tuple[float, float, float], period: int) -> Path:
+    """A style image: stripes of ``colour`` and white."""
+    y, x = np.mgrid[0:64, 0:64]
+    on = ((x + y) // period) % 2 == 0
+    rgb = np.where(on[..., None], np.array(colour, np.float32), np.ones(3, np.float32))
+    return write_png(path, rgb)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fixes-media")
+
+
+@pytest.fixture(scope="module")
+def clip(media: Path) -> Path:
+    return make_clip(media / "clip.mp4", n_frames=6, size=(48, 36))
+
+
+@pytest.fixture(scope="module")
+def style(media: Path) -> Path:
+    return make_style(media / "style.png")
+
+
+def refused(cli: Cli, *args: str | Path, phrase: str, workdir: Path | None = None) -> str:
+    """Runs ``render``; asserts one error line with ``phrase`` and that no work started."""
+    code, _, err = cli("render", *args)
+    lines = [line for line in err.splitlines() if line.startswith("videostyle: error:")]
+    assert code != 0 and len(lines) == 1, err
+    assert phrase in lines[0], lines[0]
+    if workdir is not None:
+        assert not workdir.exists(), "work started before the refusal"
+    return lines[0]
+
+
+# ---- 1. masked styles --------------------------------------------------------------------
+
+
+def half_gram_distance(net: LossNetwork, image: np.ndarray, style: np.ndarray,
+                       half: str) -> float:
+    """Gram distance (relu1_1..relu3_1) of one half of ``image`` to ``style``."""
+    w = image.shape[1] // 2
+    part = image[:, :w] if half == "left" else image[:, w:]
+    layers = ("relu1_1", "relu2_1", "relu3_1")
+    with torch.no_grad():
+        a = net(to_tensor(part), layers)
+        b = net(to_tensor(style), layers)
+        return float(sum(((gram(a[n]) - gram(b[n])) ** 2).mean() for n in layers))
+
+
+@pytest.mark.slow
+def test_masked_styles_paint_each_half_as_the_image_command_does(
+    cli: Cli, vgg16: LossNetwork, tmp_path: Path
+) -> None:
+    content = write_png(tmp_path / "in" / "frame.0001.png", texture(48, 64, 3) * 0.4 + 0.3)
+    red = stripes(tmp_path / "red.png", (0.9, 0.1, 0.1), 4)
+    blue = stripes(tmp_path / "blue.png", (0.1, 0.2, 0.9), 9)
+    left = np.zeros((48, 64, 3), np.float32)
+    left[:, :32] = 1.0
+    mask_l, mask_r = write_png(tmp_path / "l.png", left), write_png(tmp_path / "r.png", 1 - left)
+    common = ("-s", red, "-s", blue, "--style-mask", mask_l, "--style-mask", mask_r,
+              "--size", "64", "--iterations", "60")
+    (tmp_path / "out").mkdir()
+    code, _, err = cli("image", content, "-o", tmp_path / "image.png", *common)
+    assert code == 0, err
+    code, _, err = cli("render", tmp_path / "in" / "frame.%04d.png", "-o",
+                       tmp_path / "out" / "o.%04d.png", *common, "--quality", "draft")
+    assert code == 0, err
+    rendered = read_image(tmp_path / "out" / "o.0001.png")
+    still = read_image(tmp_path / "image.png")
+    photo = read_image(content)
+    for half, painting in (("left", read_image(red)), ("right", read_image(blue))):
+        before = half_gram_distance(vgg16, photo, painting, half)
+        ratio_render = half_gram_distance(vgg16, rendered, painting, half) / before
+        ratio_image = half_gram_distance(vgg16, still, painting, half) / before
+        assert ratio_render < 0.5, (half, ratio_render)  # moved toward its own style
+        assert abs(ratio_render - ratio_image) < 0.15, (half, ratio_render, ratio_image)
+
+
+@pytest.mark.slow
+def test_mask_sequence_follows_the_frame_numbers(cli: Cli, tmp_path: Path) -> None:
+    """Frame 1001's mask puts red left, frame 1002's puts it right."""
+    source = sequence(tmp_path / "in", 2, first=1001, size=(64, 48))
+    red = stripes(tmp_path / "red.png", (0.9, 0.1, 0.1), 4)
+    blue = stripes(tmp_path / "blue.png", (0.1, 0.2, 0.9), 4)
+    left = np.zeros((48, 64, 3), np.float32)
+    left[:, :32] = 1.0
+    write_png(tmp_path / "ma" / "m.1001.png", left)
+    write_png(tmp_path / "ma" / "m.1002.png", 1 - left)
+    write_png(tmp_path / "mb" / "m.1001.png", 1 - left)
+    write_png(tmp_path / "mb" / "m.1002.png", left)
+    (tmp_path / "out").mkdir()
+    code, _, err = cli("render", source, "-s", red, "-s", blue,
+                       "--style-mask", tmp_path / "ma" / "m.%04d.png",
+                       "--style-mask", tmp_path / "mb" / "m.%04d.png",
+                       "-o", tmp_path / "out" / "o.%04d.png", "--independent", "--size", "64",
+                       "--iterations", "40", "--quality", "draft")
+    assert code == 0, err
+
+    def redness(image: np.ndarray) -> tuple[float, float]:
+        d = image[..., 0] - image[..., 2]
+        return float(d[:, :32].mean()), float(d[:, 32:].mean())
+
+    l1, r1 = redness(read_image(tmp_path / "out" / "o.1001.png"))
+    l2, r2 = redness(read_image(tmp_path / "out" / "o.1002.png"))
+    assert l1 > r1 + 0.08 and r2 > l2 + 0.08, (l1, r1, l2, r2)
+
+
+def test_mask_sequence_shorter_than_the_clip_is_refused(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path
+) -> None:
+    write_png(tmp_path / "m" / "m_0001.png", np.ones((8, 8, 3)))
+    write_png(tmp_path / "m" / "m_0002.png", np.ones((8, 8, 3)))
+    out = tmp_path / "o.mp4"
+    refused(cli, clip, "-s", style, "--style-mask", tmp_path / "m" / "m_%04d.png", "-o", out,
+            *FAST, phrase="frame 6 has no mask", workdir=default_workdir(out))
+
+
+# ---- 2. the output is never an input -----------------------------------------------------
+
+
+def test_output_that_is_an_input_is_refused(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "a.mp4"
+    source.write_bytes(clip.read_bytes())
+    (tmp_path / "link.mp4").symlink_to(source)
+    frames = tmp_path / "frames"
+    sequence(frames, 3, name="f_%04d.png")
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    before = {p: digest(p) for p in (source, style, *frames.iterdir())}
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        cases = [
+            (source, source, "is the input"),
+            (Path("./a.mp4"), Path("a.mp4"), "is the input"),
+            (Path("link.mp4"), source, "is the input"),
+            (source, tmp_path / "link.mp4", "is the input"),
+        ]
+        for src, out, phrase in cases:
+            refused(cli, src, "-s", style, "-o", out, *FAST, phrase=phrase,
+                    workdir=default_workdir(out))
+        refused(cli, frames, "-s", style, "-o", frames / "o_%04d.png", *FAST,
+                phrase="would write into the input folder")
+        refused(cli, frames / "f_%04d.png", "-s", style, "-o", frames / "f_%04d.png", *FAST,
+                phrase="would overwrite files of the input")
+        refused(cli, frames, "-s", style, "-o", tmp_path / "o.mp4", "--workdir", frames, *FAST,
+                phrase="run folder")
+    finally:
+        os.chdir(cwd)
+    assert {p: digest(p) for p in before} == before
+    assert sorted(p.name for p in frames.iterdir()) == ["f_0001.png", "f_0002.png",
+                                                       "f_0003.png"]
+
+
+# ---- 3. refused before the first frame ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "output", "phrase"),
+    [
+        (("--codec", "ffv1"), "out.mp4", "ffv1 cannot be written into a .mp4"),
+        (("--codec", "prores"), "out.mkv", "prores cannot be written into a .mkv"),
+        (("--codec", "h264"), "out_%04d.png", "--codec has no effect"),
+        (("--bit-depth", "16"), "out.mp4", "--bit-depth has no effect"),
+        (("--fps", "24"), "out.mp4", "--fps has no effect on a video source"),
+        (("--style-weights", "1"), "out.mp4", "--style-weights has no effect with one"),
+        (("--init", "prev", "--independent"), "out.mp4", "--init has no effect"),
+        (("--long-term", "1,2", "--independent"), "out.mp4", "--long-term has no effect"),
+        (("--passes", "2", "--init", "prev"), "out.mp4", "--init has no effect"),
+        (("--passes", "2", "--long-term", "1,2"), "out.mp4", "--long-term has no effect"),
+        (("--passes", "2", "--iterations", "5,3"), "out.mp4", "give one number"),
+        (("--passes", "2", "--temporal-after-pass", "3"), "out.mp4",
+         "--temporal-after-pass has no effect"),
+        (("--temporal-after-pass", "2",), "out.mp4", "in a single-pass render"),
+        (("--blend-weight", "0.5",), "out.mp4", "in a single-pass render"),
+        (("--temporal-weight", "0", "--init", "content", "--warp", "lanczos"), "out.mp4",
+         "--warp has no effect"),
+        (("--frames", "3:9"), "out.mp4", "outside the source's frames 1..6"),
+        (("--first-frame-init", "missing.png"), "out.mp4", "--first-frame-init must be"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_before_any_work(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path, extra: tuple[str, ...], output: str,
+    phrase: str,
+) -> None:
+    out = tmp_path / output
+    args: tuple[str, ...] = FAST
+    if "--passes" in extra or "--iterations" in extra:
+        args = FAST[:4] + (() if "--iterations" in extra else ("--iterations", "1"))
+    refused(cli, clip, "-s", style, "-o", out, *args, *extra, phrase=phrase,
+            workdir=default_workdir(out))
+
+
+def test_weights_variable_leaves_the_default_network_alone(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIDEOSTYLE_WEIGHTS", str(tmp_path / "vgg19.pth"))
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.mp4", *FAST,
+                       "--frames", "1:2")
+    assert code == 0, err
+    refused(cli, clip, "-s", style, "-o", tmp_path / "p.mp4", *FAST, "--weights",
+            tmp_path / "vgg19.pth", phrase="--weights applies to --network vgg19")
+
+
+# ---- 5. flow folders as makeOptFlow.sh writes them ---------------------------------------
+
+
+def flow_folder(folder: Path, numbers: range, dx: float = 1.0, size: tuple[int, int] = (48, 32),
+                offsets: tuple[int, ...] = (1,)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    for j in offsets:
+        for a in numbers:
+            b = a + j
+            if b not in numbers:
+                continue
+            fwd = np.zeros((h, w, 2), np.float32)
+            fwd[..., 0] = dx * j
+            write_flo(folder / f"forward_{a}_{b}.flo", fwd)
+            write_flo(folder / f"backward_{b}_{a}.flo", -fwd)
+    return folder
+
+
+@pytest.mark.slow
+def test_flow_folder_with_adjacent_pairs_and_the_preset_offsets(
+    cli: Cli, style: Path, tmp_path: Path
+) -> None:
+    source = sequence(tmp_path / "in", 12)
+    flows = flow_folder(tmp_path / "flow", range(1, 13))
+    out = tmp_path / "out.mp4"
+    code, _, err = cli("render", source, "-s", style, "-o", out, "--flow", flows,
+                       "--quality", "standard", "--size", "32", "--iterations", "2,1")
+    assert code == 0, err
+    assert "no flow files for long-term offsets 10 (first missing: backward_11_1.flo)" in err
+    assert RunFolder(default_workdir(out)).read_manifest()["pixels"]["long_term"] == [1, 20]
+    out2 = tmp_path / "out2.mp4"
+    refused(cli, source, "-s", style, "-o", out2, "--flow", flows, "--long-term", "1,10",
+            "--size", "32", "--iterations", "2,1", phrase="backward_11_1.flo",
+            workdir=default_workdir(out2))
+
+
+@pytest.mark.slow
+def test_flow_folder_of_a_sequence_numbered_from_1001(
+    cli: Cli, style: Path, tmp_path: Path
+) -> None:
+    source = sequence(tmp_path / "in", 3, first=1001)
+    flows = flow_folder(tmp_path / "flow", range(1001, 1004))
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "o.%04d.png",
+                       "--flow", flows, *FAST)
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.glob("o.*.png")) == [
+        "o.1001.png", "o.1002.png", "o.1003.png"
+    ]
+
+
+# ---- 6. options that used to be ignored --------------------------------------------------
+
+
+@pytest.mark.slow
+def test_independent_honours_first_frame_init(cli: Cli, clip: Path, style: Path,
+                                              tmp_path: Path) -> None:
+    def frames(name: str, *extra: str) -> tuple[list[bytes], str]:
+        code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / name, "--independent",
+                           "--frames", "1:2", *FAST, *extra)
+        assert code == 0, err
+        folder = default_workdir(tmp_path / name) / "frames"
+        return [p.read_bytes() for p in sorted(folder.glob("*.png"))], err
+
+    content, err = frames("a.mp4")
+    assert "not used in this render: the default --init prev-warped" in err
+    noise, _ = frames("b.mp4", "--first-frame-init", "random")
+    assert len(content) == len(noise) == 2
+    assert all(a != b for a, b in zip(content, noise, strict=True))
+
+
+@pytest.mark.slow
+def test_multipass_honours_first_frame_init(cli: Cli, clip: Path, style: Path,
+                                            tmp_path: Path) -> None:
+    def pass1(name: str, *extra: str) -> np.ndarray:
+        code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / name, "--passes", "2",
+                           "--frames", "1:2", "--quality", "draft", "--size", "32",
+                           "--iterations", "1", *extra)
+        assert code == 0, err
+        assert "--long-term" not in err  # the draft preset's offsets are (1,): no note
+        return read_image(default_workdir(tmp_path / name) / "passes" / "pass001" /
+                          "000001.png")
+
+    from_noise = pass1("n.mp4")
+    from_content = pass1("c.mp4", "--first-frame-init", "content")
+    content = read_image(default_workdir(tmp_path / "c.mp4") / "content" / "000001.png")
+    assert np.abs(from_content - content).mean() < np.abs(from_noise - content).mean() / 2
+
+
+# ---- 7. extending a render ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_growing_the_range_resumes_to_the_same_frames(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path
+) -> None:
+    args = ("-s", style, "--quality", "draft", "--size", "32", "--iterations", "6,4",
+            "--long-term", "1,2")
+    whole = tmp_path / "whole.mp4"
+    assert cli("render", clip, "-o", whole, *args)[0] == 0
+    grown = tmp_path / "grown.mp4"
+    code, out, err = cli("render", clip, "-o", grown, *args, "--frames", "1:4")
+    assert code == 0, err
+    code, out, err = cli("render", clip, "-o", grown, *args)
+    assert code == 0, err
+    assert "2 computed now" in out
+    ref = default_workdir(whole) / "frames"
+    new = default_workdir(grown) / "frames"
+    for k in range(1, 7):
+        assert (ref / f"{k:06d}.png").read_bytes() == (new / f"{k:06d}.png").read_bytes(), k
+    code, out, err = cli("render", clip, "-o", grown, *args, "--frames", "1:3")
+    assert code == 0 and "0 computed now" in out, err
+    manifest = RunFolder(default_workdir(grown)).read_manifest()
+    assert manifest["pixels"]["frames"] == [1, 3]
+    refused(cli, clip, "-o", grown, *args, "--frames", "2:3",
+            phrase="frames differ")
+
+
+# ---- 8. frame numbers of sequences -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sequence_numbers_address_frames_everywhere(cli: Cli, style: Path,
+                                                    tmp_path: Path) -> None:
+    source = sequence(tmp_path / "in", 6, first=1001)
+    out = tmp_path / "out" / "o.%04d.png"
+    (tmp_path / "out").mkdir()
+    code, _, err = cli("render", source, "-s", style, "-o", out, *FAST, "--frames", "1002:1004")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").glob("o.*.png")) == [
+        "o.1002.png", "o.1003.png", "o.1004.png"
+    ]
+    run = RunFolder(default_workdir(out))
+    assert sorted(p.name for p in run.content_dir.glob("*.png")) == [
+        "001002.png", "001003.png", "001004.png"
+    ]
+    records = [json.loads(p.read_text())["frame"] for p in sorted(run.frames_dir.glob("*.json"))]
+    assert records == [1002, 1003, 1004]
+    refused(cli, source, "-s", style, "-o", tmp_path / "x.mp4", *FAST, "--frames", "1:3",
+            phrase="outside the source's frames 1001..1006")
+    code, out_text, err = cli("evaluate", tmp_path / "out" / "o.%04d.png", "--source", source,
+                              "--start", "1002", "--flow", "farneback", "--json")
+    assert code == 0, err
+    assert [f["frame"] for f in json.loads(out_text)["frames"]] == [1003, 1004]
+    code, _, err = cli("flow", source, "-o", tmp_path / "flow.mp4", "--frames", "1004:1006")
+    assert code == 0 and "2 frames" in _, err
+    (tmp_path / "in" / "plate.1003.png").unlink()
+    refused(cli, source, "-s", style, "-o", tmp_path / "y.mp4", *FAST,
+            phrase="frame 1003 is missing")
