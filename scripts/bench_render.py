@@ -29,7 +29,8 @@ import torch
 from videostyle.config import PRESETS
 from videostyle.networks import LossNetwork, load_network, resolve_device
 from videostyle.optimize import Objective, optimize
-from videostyle.pipeline import FrameProgress, Renderer, RenderSettings
+from videostyle.pipeline import FrameProgress, Renderer
+from videostyle.settings import resolve_render
 from videostyle.stylize import ImageSettings, prepare_styles, resize_image, to_tensor
 from videostyle.video import fit_size, list_sequence, probe, read_frames, read_image
 
@@ -41,7 +42,7 @@ def _sync(device: torch.device) -> None:
 
 def first_frame(source: str) -> np.ndarray:
     info = probe(source, fps=Fraction(24))
-    for _, frame in read_frames(info, start=1, end=1):
+    for _, frame in read_frames(info, start=info.first, end=info.first):
         return frame
     raise SystemExit(f"{source} has no frames")
 
@@ -85,7 +86,6 @@ def render_speed(
     net: LossNetwork, source: str, style: Path, quality: str, frames: int,
     size: int | None, device: torch.device,
 ) -> dict[str, object]:
-    preset = PRESETS[quality]
     seconds: list[float] = []
     iterations: list[int] = []
 
@@ -95,12 +95,13 @@ def render_speed(
             iterations.append(p.iterations)
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = RenderSettings(
-            source=Path(source), styles=(style,), output=Path(tmp) / "out_%04d.png",
-            image=ImageSettings(size=size), fps=Fraction(24), frames=(1, frames),
-            iterations=preset.iterations, long_term=preset.long_term, flow=preset.flow,
-            max_size=preset.size,
-        )
+        first = probe(source, fps=Fraction(24)).first  # frames by number (Sintel: 16-25)
+        given: dict[str, object] = {"fps": "24", "frames": f"{first}:{first + frames - 1}"}
+        if size is not None:
+            given["size"] = size
+        settings = resolve_render(
+            Path(source), (style,), Path(tmp) / "out_%04d.png", quality=quality, given=given
+        ).settings
         _sync(device)
         t0 = time.perf_counter()
         Renderer(settings, network=net, device=device, on_frame=on_frame).run()

@@ -22,6 +22,7 @@ from videostyle.networks import load_network, resolve_device
 from videostyle.optimize import Progress
 from videostyle.pipeline import FrameProgress, Renderer, RenderSettings
 from videostyle.stylize import ImageSettings
+from videostyle.video import probe
 
 
 def main() -> None:
@@ -51,10 +52,12 @@ def main() -> None:
         histories[p.frame] = list(current)
         current.clear()
 
+    number = probe(args.source, fps=Fraction(24)).first  # frames by number (Sintel: 16-25)
     with tempfile.TemporaryDirectory() as tmp:
         settings = RenderSettings(
             source=Path(args.source), styles=(args.style,), output=Path(tmp) / "out_%04d.png",
-            image=image, fps=Fraction(24), frames=(1, args.frames), iterations=(first, rest),
+            image=image, fps=Fraction(24), frames=(number, number + args.frames - 1),
+            iterations=(first, rest),
             long_term=(1,),
         )
         device = resolve_device(args.device)

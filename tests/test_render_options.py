@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from clips import make_style
 
 from videostyle import video
 from videostyle.cli import main
@@ -49,7 +50,7 @@ Cli = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def cli(
+def main_cli(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, vgg16_cache: Path
 ) -> Iterator[Cli]:
     """``main(argv)`` in this process: returns (exit code, stdout, stderr).
@@ -204,7 +205,7 @@ def gram_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> flo
 
 
 def test_style_weights_pull_the_frames_toward_the_heavier_style(
-    cli: Cli, vgg16: LossNetwork, tmp_path: Path
+    main_cli: Cli, vgg16: LossNetwork, tmp_path: Path
 ) -> None:
     style_a = stripes(tmp_path / "stripes.png")
     style_b = checker(tmp_path / "checker.png")
@@ -218,7 +219,7 @@ def test_style_weights_pull_the_frames_toward_the_heavier_style(
     for name, weights in (("a_heavy", "0.8,0.2"), ("b_heavy", "0.2,0.8")):
         output = tmp_path / name / "out_%04d.png"
         output.parent.mkdir()
-        ok(cli("render", source, "--fps", FPS, "-s", style_a, "-s", style_b,
+        ok(main_cli("render", source, "--fps", FPS, "-s", style_a, "-s", style_b,
                "--style-weights", weights, "-o", output, "--bit-depth", "16",
                "--size", "64", "--iterations", "60", "--style-weight", "30",
                "--quiet"))  # fmt: skip
@@ -261,13 +262,13 @@ def luma_chroma(rgb: np.ndarray, space: str) -> tuple[np.ndarray, np.ndarray]:
     ("space", "chroma_tol", "min_luma_change"), [("yuv", 1e-3, 0.03), ("lab", 0.05, 3.0)]
 )
 def test_original_colors_keep_each_source_frames_chroma(
-    cli: Cli, tmp_path: Path, space: str, chroma_tol: float, min_luma_change: float
+    main_cli: Cli, tmp_path: Path, space: str, chroma_tol: float, min_luma_change: float
 ) -> None:
     source, _ = moving_sequence(tmp_path / "src", n=3, step=(3, 1), seed=1)
     style = stripes(tmp_path / "stripes.png")  # red and white: nothing like the source
     output = tmp_path / "out" / "out_%04d.png"
     output.parent.mkdir()
-    ok(cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
+    ok(main_cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
            "--original-colors", space, "--long-term", "1", *QUICK))  # fmt: skip
 
     sources = [read_rgb(tmp_path / "src" / f"src_{t:04d}.png") for t in (1, 2, 3)]
@@ -288,7 +289,7 @@ def test_original_colors_keep_each_source_frames_chroma(
 # ---- 3. --flow DIR -------------------------------------------------------------------------
 
 
-def test_flow_folder_with_reference_names_steers_the_render(cli: Cli, tmp_path: Path) -> None:
+def test_flow_folder_with_reference_names_steers_the_render(main_cli: Cli, tmp_path: Path) -> None:
     from videostyle.evaluate import temporal_error
 
     n = 4
@@ -299,7 +300,7 @@ def test_flow_folder_with_reference_names_steers_the_render(cli: Cli, tmp_path: 
     for name, folder in (("right", gt), ("wrong", wrong)):
         output = tmp_path / name / "out_%04d.png"
         output.parent.mkdir()
-        ok(cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
+        ok(main_cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
                "--flow", folder, "--long-term", "1", *QUICK))  # fmt: skip
         workdir = default_workdir(output)
         assert list((workdir / "flow").glob("*.flo")) == []  # nothing estimated
@@ -309,6 +310,7 @@ def test_flow_folder_with_reference_names_steers_the_render(cli: Cli, tmp_path: 
         errors[name] = report.mean_masked
     # frame 1 has no flow in it; the later frames follow the files
     np.testing.assert_array_equal(frames["right"][0], frames["wrong"][0])
+    open("/tmp/exp/debug.txt", "a").write(f"FLOWDIR {errors}\n")
     assert errors["right"] * 3 < errors["wrong"], errors
 
     # a missing file of the folder is named in a one-line error
@@ -319,7 +321,7 @@ def test_flow_folder_with_reference_names_steers_the_render(cli: Cli, tmp_path: 
             (partial / f.name).write_bytes(f.read_bytes())
     output = tmp_path / "partial_out" / "out.mp4"
     output.parent.mkdir()
-    code, _, err = cli("render", source, "--fps", FPS, "-s", style, "-o", output,
+    code, _, err = main_cli("render", source, "--fps", FPS, "-s", style, "-o", output,
                        "--flow", partial, "--long-term", "1", *QUICK)  # fmt: skip
     assert code != 0
     assert "backward_3_2.flo" in err, err
@@ -329,7 +331,7 @@ def test_flow_folder_with_reference_names_steers_the_render(cli: Cli, tmp_path: 
 
 
 def test_multipass_starts_the_temporal_loss_at_its_pass_and_blends_neighbours(
-    cli: Cli, tmp_path: Path
+    main_cli: Cli, tmp_path: Path
 ) -> None:
     n = 3
     source, _ = moving_sequence(tmp_path / "src", n=n, step=(2, 0), size=(48, 36), seed=3)
@@ -338,7 +340,7 @@ def test_multipass_starts_the_temporal_loss_at_its_pass_and_blends_neighbours(
     for blend in ("1", "0"):
         output = tmp_path / f"blend{blend}" / "out.mp4"
         output.parent.mkdir()
-        ok(cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--size", "48",
+        ok(main_cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--size", "48",
                "--passes", "3", "--temporal-after-pass", "2", "--iterations", "5",
                "--blend-weight", blend, "--seed", "0", "--quiet"))  # fmt: skip
         runs[blend] = default_workdir(output)
@@ -386,20 +388,23 @@ def read_rgb_bytes(data: bytes) -> np.ndarray:
 
 
 def test_default_render_flickers_at_most_half_as_much_as_independent(
-    cli: Cli, tmp_path: Path
+    main_cli: Cli, tmp_path: Path
 ) -> None:
     source, gt = moving_sequence(tmp_path / "src", n=6, step=(2, 1), seed=4)
-    style = stripes(tmp_path / "stripes.png")
+    # a smooth colourful style (the saturated stripes' style loss, ~1e7 after 20
+    # iterations, would dwarf any temporal term at this budget)
+    style = make_style(tmp_path / "style.png", size=64)
     means = {}
     for name, extra in (("default", ()), ("independent", ("--independent",))):
         output = tmp_path / name / "out_%04d.png"
         output.parent.mkdir()
-        ok(cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
+        ok(main_cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
                *QUICK, *extra))  # fmt: skip
-        report = json.loads(ok(cli("evaluate", output, "--source", source, "--flow", gt,
+        report = json.loads(ok(main_cli("evaluate", output, "--source", source, "--flow", gt,
                                    "--fps", FPS, "--json")))  # fmt: skip
         assert [f["frame"] for f in report["frames"]] == [2, 3, 4, 5, 6]
         means[name] = report["mean_paper"]
+    print("TEMPORAL", means)
     assert means["default"] <= 0.5 * means["independent"], means
 
 
@@ -407,14 +412,14 @@ def test_default_render_flickers_at_most_half_as_much_as_independent(
 
 
 def test_flow_panels_show_the_motions_hue_and_the_disoccluded_strip(
-    cli: Cli, tmp_path: Path
+    main_cli: Cli, tmp_path: Path
 ) -> None:
     width, height, n = 64, 48, 4
     # content moves right by 3 px a frame: the flow t -> t-1 points left, (-3, 0), and
     # columns 0..2 of frame t show what frame t-1 did not (they come from outside it)
     source, gt = moving_sequence(tmp_path / "src", n=n, step=(3, 0), seed=5)
     output = tmp_path / "panels.mp4"
-    ok(cli("flow", source, "-o", output, "--flow", gt, "--fps", FPS))
+    ok(main_cli("flow", source, "-o", output, "--flow", gt, "--fps", FPS))
     info = video.probe(output)
     assert (info.width, info.height, info.n_frames) == (3 * width, height, n - 1)
     panels = [frame.astype(np.float64) for _, frame in video.read_frames(info)]
