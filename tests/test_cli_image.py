@@ -135,7 +135,18 @@ BAD_INPUTS = {
         ["{content}", "-s", "{style}", "--style-weights", "a,b"], 2, "--style-weights"
     ),
     "style weights count": (
-        ["{content}", "-s", "{style}", "--style-weights", "1,2"], 2, "style weights"
+        ["{content}", "-s", "{style}", "-s", "{style}", "--style-weights", "1,2,3"], 2,
+        "style weights",
+    ),
+    "style weights of one style": (
+        ["{content}", "-s", "{style}", "--style-weights", "1"], 2, "no effect with one --style"
+    ),
+    "16-bit jpeg": (
+        ["{content}", "-s", "{style}", "--bit-depth", "16", "-o", "{tmp}/out.jpg"], 2,
+        "JPEG stores 8 bits",
+    ),
+    "output is the content": (
+        ["{content}", "-s", "{style}", "-o", "{content}"], 2, "is the input",
     ),
     "mask count": (
         ["{content}", "-s", "{style}", "-s", "{style}", "--style-mask", "{mask}"], 2, "mask"

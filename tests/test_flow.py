@@ -576,7 +576,8 @@ def test_flow_filename_follows_the_reference() -> None:
     assert fl.flow_filename(3, 4) == "forward_3_4.flo"
     assert fl.flow_filename(4, 3) == "backward_4_3.flo"
     assert fl.flow_filename(1, 11) == "forward_1_11.flo"  # long-term
-    for a, b in [(0, 1), (2, 2), (-1, 3)]:
+    assert fl.flow_filename(0, 1) == "forward_0_1.flo"  # a sequence numbered from 0
+    for a, b in [(2, 2), (-1, 3)]:
         with pytest.raises(FlowError):
             fl.flow_filename(a, b)
 

@@ -311,6 +311,13 @@ def _run_image(
     if style_mask and len(style_mask) != len(style):
         raise InputError(f"{len(style)} --style but {len(style_mask)} --style-mask; give one each")
     blend = parse_floats(style_weights, "--style-weights")
+    if blend is not None and len(style) == 1:
+        raise InputError("--style-weights has no effect with one --style; leave it out")
+    if bit_depth == 16 and output.suffix.lower() in (".jpg", ".jpeg"):
+        raise InputError("JPEG stores 8 bits per channel; for --bit-depth 16 write a .png or .tif")
+    from .video import check_output_is_not_input
+
+    check_output_is_not_input(output, source=content, inputs=[*style, *style_mask])
     init_image = None
     if init not in INIT_CHOICES:
         init_path = Path(init)
