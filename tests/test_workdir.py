@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from videostyle.atomic import write_bytes
 from videostyle.config import EngineSettings
 from videostyle.errors import InputError, ResumeError
 from videostyle.workdir import (
     FORMAT_VERSION,
     FrameRecord,
     RunFolder,
-    atomic_write_bytes,
     default_workdir,
     diff_settings,
     sha256_bytes,
@@ -96,8 +96,8 @@ def test_open_creates_layout_and_manifest(tmp_path: Path) -> None:
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
     target = tmp_path / "deep" / "file.bin"
-    atomic_write_bytes(target, b"first")
-    atomic_write_bytes(target, b"second")
+    write_bytes(target, b"first")
+    write_bytes(target, b"second")
     assert target.read_bytes() == b"second"
     assert files_under(tmp_path) == ["deep/file.bin"]
 

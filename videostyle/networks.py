@@ -198,11 +198,11 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
-    from .workdir import atomic_write_bytes
+    from .atomic import write_bytes
 
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue(), what="weights cache")
 
 
 def bundled_vgg16_path() -> Path:

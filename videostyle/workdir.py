@@ -11,8 +11,9 @@ Layout of a run folder (default: the output's name without extension + ``.videos
     flow/                  optical flow cache (``forward_i_j.flo``, ``backward_j_i.flo``)
     passes/                multi-pass intermediate frames
 
-Every file is written atomically (temporary name, flush, fsync, rename): a crash at any
-instant leaves either the old file or the new one, never a torn one. A frame whose PNG
+Every file is written with :func:`videostyle.atomic.write_bytes` (temporary name, flush,
+fsync, rename, fsync of the folder): a crash or power cut at any instant leaves either the
+old file or the new one, never a torn one. A frame whose PNG
 is missing, truncated or fails its recorded sha256 is not done and is computed again.
 """
 
@@ -21,36 +22,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_bytes, write_json
 from .errors import InputError, ResumeError
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: object) -> None:
-    """``atomic_write_bytes`` of pretty-printed JSON."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -166,7 +147,7 @@ class RunFolder:
                 )
         elif restart:
             self.clear()
-        atomic_write_json(self.manifest_path, manifest)
+        write_json(self.manifest_path, manifest, what="manifest")
         for folder in (self.content_dir, self.frames_dir, self.flow_dir):
             folder.mkdir(exist_ok=True)
         return warnings
@@ -203,8 +184,8 @@ class RunFolder:
     @staticmethod
     def commit(png_path: Path, record_path: Path, png: bytes, record: FrameRecord) -> None:
         """Write ``png`` then its ``record``, each atomically: the record marks it done."""
-        atomic_write_bytes(png_path, png)
-        atomic_write_json(record_path, record.__dict__)
+        write_bytes(png_path, png, what="frame")
+        write_json(record_path, record.__dict__, what="frame record")
 
     @staticmethod
     def is_committed(png_path: Path, record_path: Path) -> bool:

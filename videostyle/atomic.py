@@ -1,0 +1,65 @@
+"""The one way the package writes a file: atomically and durably.
+
+The data go to a temporary file in the target's folder, which is flushed and fsynced,
+renamed over the target, and then the folder itself is fsynced, so after a crash or a
+power cut a reader finds either the old file or the whole new one, and a file the
+package has relied on (a finished frame, its record, the manifest) is on the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import InputError
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or a new entry in ``folder`` durable (a no-op where unsupported)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_bytes(path: Path, data: bytes, *, what: str = "file") -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    Raises:
+        InputError: the folder cannot be created or written, or the disk is full; the
+            message names the file and what to do.
+    """
+    path = Path(path)
+    folder = path.parent
+    tmp: str | None = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        fsync_folder(folder)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the {what} {path} ({exc.strerror or exc}); check that the folder "
+            "is writable and the disk has space"
+        ) from exc
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def write_json(path: Path, obj: object, *, what: str = "file") -> None:
+    """:func:`write_bytes` of pretty-printed, key-sorted JSON."""
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(), what=what)
