@@ -524,6 +524,21 @@ def test_contrib_estimators_explain_how_to_install_them(name: str) -> None:
     assert "pip uninstall opencv-python && pip install opencv-contrib-python" in str(info.value)
 
 
+@pytest.mark.parametrize("name", fl.ESTIMATOR_NAMES)
+def test_the_registry_builds_every_estimator_it_names(name: str) -> None:
+    assert fl.ESTIMATOR_NAMES == tuple(fl.REGISTRY)
+    try:
+        estimator = fl.make_estimator(name)
+    except FlowError as exc:  # only a method of OpenCV's contrib modules may be missing
+        assert not hasattr(cv2, "optflow")
+        assert "pip install opencv-contrib-python" in str(exc)
+        return
+    assert isinstance(estimator, fl.FlowEstimator) and estimator.name
+    image = textured(32, 32, seed=7)
+    flow = estimator(image, np.roll(image, 1, axis=1))
+    assert flow.shape == (32, 32, 2) and flow.dtype == np.float32
+
+
 def test_estimators_reject_frames_of_different_sizes_and_tiny_frames() -> None:
     with pytest.raises(FlowError, match="same size"):
         fl.make_estimator()(np.zeros((8, 8, 3), np.float32), np.zeros((8, 9, 3), np.float32))
