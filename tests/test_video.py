@@ -622,7 +622,7 @@ def test_interrupted_encode_kills_ffmpeg(
         seen.append(ffmpeg_children())
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(video, "_wait_process", interrupted_wait)
+    monkeypatch.setattr(video.ffmpeg, "_wait_process", interrupted_wait)
     out_dir = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         video.encode_video(frames, out_dir / "stopped.mp4", fps=Fraction(25))

@@ -1,0 +1,223 @@
+"""Probing a source: what a video file or an image sequence holds (:class:`SourceInfo`).
+
+There is no ffprobe, so a video is probed by stream-copying its video packets into
+ffmpeg's ``framecrc`` muxer and reading the time base, timestamps and packet count from
+it, and by reading the stream summary ffmpeg prints on stderr. Fingerprints identify a
+source's content cheaply, without modification times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from videostyle.errors import InputError
+
+from .ffmpeg import _ff_path, _ffmpeg_message, _run_capture
+from .images import IMAGE_SUFFIXES, _imread_raw
+from .rates import _exact_rate, _parse_framecrc, parse_fps
+from .sequences import is_sequence_pattern, sequence_frames
+from .streams import _main_video_stream, _parse_input_header, _pix_fmt_bit_depth
+
+log = logging.getLogger(__name__)
+
+
+#: Frame rate assumed for image sequences when :func:`probe` is given none.
+DEFAULT_SEQUENCE_FPS = Fraction(24)
+
+_MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What :func:`probe` found out about a video file or an image sequence.
+
+    Attributes:
+        path: The video file, or the directory / printf pattern (``shot_%04d.png``) /
+            single still image of a sequence.
+        kind: ``"video"`` for a file decoded by ffmpeg, ``"sequence"`` for image files.
+        width: Frame width in pixels, as decoded (after the file's rotation metadata is
+            applied, so a portrait phone clip reports its portrait size).
+        height: Frame height in pixels, as decoded.
+        fps: Exact frame rate in frames per second.
+        n_frames: Number of frames; valid frame numbers are ``first..last``.
+        has_audio: Whether a video file has at least one audio stream (always ``False``
+            for sequences).
+        bit_depth: 8 or 16: 16 when the source stores more than 8 bits per sample
+            (10-bit video, 16-bit PNG/TIFF), in which case :func:`read_frames` decodes at
+            16 bits.
+        fingerprint: Cheap, stable identifier (hex sha256) of the source's content; it
+            does not depend on modification times.
+        first: The first frame's number: 1 for a video (frames are numbered 1, 2, ...),
+            the number in the first file's name for an image sequence (``plate.1001.exr``
+            -> 1001). Numbers are consecutive: a sequence with a gap is refused.
+    """
+
+    path: Path
+    kind: Literal["video", "sequence"]
+    width: int
+    height: int
+    fps: Fraction
+    n_frames: int
+    has_audio: bool
+    bit_depth: int
+    fingerprint: str
+    first: int = 1
+
+    @property
+    def last(self) -> int:
+        """The last frame's number."""
+        return self.first + self.n_frames - 1
+
+    @property
+    def duration(self) -> Fraction:
+        """Length in seconds, ``n_frames / fps`` (exact)."""
+        return Fraction(self.n_frames) / self.fps
+
+
+def probe(source: str | Path, *, fps: Fraction | None = None) -> SourceInfo:
+    """Describe a video file, a directory of frames, or a printf frame pattern.
+
+    Args:
+        source: A video file (anything ffmpeg decodes), a directory of images, a pattern
+            like ``shot_%04d.png``, or a single still image (probed as a one-frame
+            sequence).
+        fps: Frame rate of an image sequence (default :data:`DEFAULT_SEQUENCE_FPS`, 24).
+            Ignored for video files, whose exact rate is always read from the file.
+
+    The video frame rate is exact: it is derived from the container's time base and the
+    packet timestamps (``1 / (time_base * frame_duration)``), and timestamps rounded to a
+    coarse time base (Matroska's milliseconds) are matched to the standard rate they are
+    consistent with. Variable-rate video gets its mean rate (with a warning in the log);
+    its frames are then treated as evenly spaced. ``n_frames`` is the number of video
+    packets of the first video stream that is not cover art.
+
+    Raises:
+        InputError: missing source, not a video, no video stream, zero frames, bad
+            pattern, or a non-positive ``fps``.
+        VideoError: ffmpeg could not be run.
+    """
+    path = Path(source)
+    if path.is_dir() or (not path.exists() and is_sequence_pattern(path.name)):
+        return _probe_sequence(path, parse_fps(fps) if fps is not None else DEFAULT_SEQUENCE_FPS)
+    if not path.exists():
+        raise InputError(
+            f"expected an existing video file, frame directory or pattern, but {path} does "
+            "not exist; check the path"
+        )
+    if not path.is_file():
+        raise InputError(f"expected a regular file, but {path} is not one")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        log.info("%s is a still image; treating it as a one-frame sequence", path)
+        return _probe_sequence(path, parse_fps(fps) if fps is not None else DEFAULT_SEQUENCE_FPS)
+    if fps is not None:
+        log.debug("ignoring fps=%s for video %s: the file's own rate is used", fps, path)
+    if path.stat().st_size == 0:
+        raise InputError(
+            f"expected a video file, but {path} is empty (0 bytes); re-export or re-copy it"
+        )
+    return _probe_video(path)
+
+
+def _probe_video(path: Path) -> SourceInfo:
+    status, out, err = _run_capture(
+        ["-nostats", "-i", _ff_path(path), "-map", "0:V:0", "-c", "copy", "-f", "framecrc", "-"]
+    )
+    streams = _parse_input_header(err)
+    if streams is None:
+        raise InputError(
+            f"expected a video file, but ffmpeg cannot read {path} "
+            f"(ffmpeg: {_ffmpeg_message(err)}); pass a video such as .mp4/.mov/.mkv, a "
+            "directory of frames or a frame pattern"
+        )
+    video = _main_video_stream(streams, path)
+    tb, pts, durations = _parse_framecrc(out)
+    n_frames = len(durations)
+    if n_frames == 0:
+        detail = f" (ffmpeg: {_ffmpeg_message(err)})" if status != 0 else ""
+        raise InputError(
+            f"expected a video with frames, but the video stream of {path} holds no "
+            f"readable frames{detail}; re-export or re-copy the video"
+        )
+    if video.width is None or video.height is None:
+        raise InputError(
+            f"expected a video stream with a known frame size in {path}, but ffmpeg "
+            f"reports none ({video.text})"
+        )
+    width, height = video.width, video.height
+    if round(abs(video.rotation)) % 180 == 90:
+        width, height = height, width
+    if len(pts) == 0:
+        pts = np.zeros(0, dtype=np.int64)
+    rate, constant = _exact_rate(pts, durations, tb, video.rate_hint)
+    if not constant:
+        log.warning(
+            "%s has a variable frame rate; its %d frames are treated as evenly spaced at "
+            "%s fps (%.3f), so audio may drift; convert it to a constant rate for exact sync",
+            path,
+            n_frames,
+            rate,
+            float(rate),
+        )
+    digest = hashlib.sha256(b"video\n")
+    digest.update(_sample_digest(path))
+    return SourceInfo(
+        path=path,
+        kind="video",
+        width=width,
+        height=height,
+        fps=rate,
+        n_frames=n_frames,
+        has_audio=any(s.kind == "Audio" for s in streams),
+        bit_depth=_pix_fmt_bit_depth(video.pix_fmt),
+        fingerprint=digest.hexdigest(),
+    )
+
+
+def _probe_sequence(path: Path, fps: Fraction) -> SourceInfo:
+    numbered = sequence_frames(path)
+    files = [file for _, file in numbered]
+    first = _imread_raw(files[0])
+    height, width = first.shape[:2]
+    bit_depth = 16 if first.dtype != np.uint8 else 8
+    return SourceInfo(
+        path=path,
+        kind="sequence",
+        width=int(width),
+        height=int(height),
+        fps=fps,
+        n_frames=len(files),
+        has_audio=False,
+        bit_depth=bit_depth,
+        fingerprint=_sequence_fingerprint(files),
+        first=numbered[0][0],
+    )
+
+
+def _sample_digest(path: Path) -> bytes:
+    """sha256 over a file's size, its first MiB and its last MiB."""
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    digest.update(str(size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(_MIB))
+        if size > _MIB:
+            handle.seek(max(_MIB, size - _MIB))
+            digest.update(handle.read(_MIB))
+    return digest.digest()
+
+
+def _sequence_fingerprint(files: Sequence[Path]) -> str:
+    digest = hashlib.sha256(b"sequence\n")
+    for file in files:
+        digest.update(f"{file.name}\t{file.stat().st_size}\n".encode())
+    digest.update(_sample_digest(files[0]))
+    digest.update(_sample_digest(files[-1]))
+    return digest.hexdigest()
