@@ -22,6 +22,8 @@ from videostyle.config import (
 from videostyle.losses import content_loss, temporal_loss
 from videostyle.pipeline import Renderer, RenderSettings
 from videostyle.stylize import ImageSettings
+from videostyle.stylizer import FrameJob, FrameResult, OptimizingStylizer
+from videostyle.workdir import RunFolder
 
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68])
 
@@ -128,24 +130,40 @@ def _settings(tmp_path: Path, source: Path, **kw: object) -> RenderSettings:
     return RenderSettings(**base)  # type: ignore[arg-type]
 
 
+class _Recorder:
+    """The package's stylizer, keeping every job it was given (by frame)."""
+
+    def __init__(self, inner: OptimizingStylizer) -> None:
+        self.inner = inner
+        self.jobs: dict[int, FrameJob] = {}
+
+    def stylize(self, job: FrameJob) -> FrameResult:
+        self.jobs[job.frame] = job
+        return self.inner.stylize(job)
+
+
+def _recording(settings: RenderSettings) -> _Recorder:
+    return _Recorder(OptimizingStylizer(_TinyNet(), settings.engine))  # type: ignore[arg-type]
+
+
+def _renderer(settings: RenderSettings, stylizer: _Recorder) -> Renderer:
+    return Renderer(settings, network=stylizer.inner.network, device=torch.device("cpu"),
+                    stylizer=stylizer)
+
+
 @pytest.mark.slow
 def test_long_term_offsets_on_a_41_frame_clip(tmp_path: Path) -> None:
     source = _moving_clip(tmp_path / "clip", 42)
     settings = _settings(tmp_path, source, long_term=(1, 10, 20, 40))
-    renderer = Renderer(settings, network=_TinyNet(), device=torch.device("cpu"))  # type: ignore[arg-type]
+    recorder = _recording(settings)
+    result = _renderer(settings, recorder).run()
     seen: dict[int, int] = {}
-    original = renderer._temporal_terms
-
-    def spy(run, frame, start, flows):  # type: ignore[no-untyped-def]
-        terms = original(run, frame, start, flows)
-        seen[frame] = len(terms)
+    for frame, job in recorder.jobs.items():
+        seen[frame] = len(job.temporal)
         # closest first: the weights of all offsets never add up to more than 1
-        total = sum(t.weights for t in terms)
-        assert float(total.max()) <= 1.0 + 1e-6
-        return terms
-
-    renderer._temporal_terms = spy  # type: ignore[method-assign]
-    result = renderer.run()
+        if job.temporal:
+            total = sum(t.weights for t in job.temporal)
+            assert float(total.max()) <= 1.0 + 1e-6
     assert result.frames == 42
     assert seen[2] == 1 and seen[11] == 2 and seen[21] == 3 and seen[41] == 4 and seen[42] == 4
     flow_dir = result.workdir / "flow"
@@ -157,18 +175,9 @@ def test_long_term_offsets_on_a_41_frame_clip(tmp_path: Path) -> None:
 def test_closest_first_weights_on_real_terms(tmp_path: Path) -> None:
     source = _moving_clip(tmp_path / "clip", 12)
     settings = _settings(tmp_path, source, long_term=(1, 2, 4))
-    renderer = Renderer(settings, network=_TinyNet(), device=torch.device("cpu"))  # type: ignore[arg-type]
-    captured = {}
-    original = renderer._temporal_terms
-
-    def spy(run, frame, start, flows):  # type: ignore[no-untyped-def]
-        terms = original(run, frame, start, flows)
-        captured[frame] = (run, flows, terms)
-        return terms
-
-    renderer._temporal_terms = spy  # type: ignore[method-assign]
-    renderer.run()
-    run, _, terms = captured[9]
+    recorder = _recording(settings)
+    result = _renderer(settings, recorder).run()
+    run, terms = RunFolder(result.workdir), recorder.jobs[9].temporal
     # Recompute the raw weights from the cached flows and apply closest-first by hand.
     raw = []
     for j in (1, 2, 4):
@@ -215,18 +224,9 @@ def test_flow_is_ready_before_the_previous_frame_ends(tmp_path: Path) -> None:
 def test_warped_init_starts_from_the_moved_previous_frame(tmp_path: Path) -> None:
     source = _moving_clip(tmp_path / "clip", 3, size=(48, 32))
     settings = _settings(tmp_path, source, iterations=(2, 1), temporal_weight=0.0)
-    renderer = Renderer(settings, network=_TinyNet(), device=torch.device("cpu"))  # type: ignore[arg-type]
-    inits = {}
-    original = renderer._init
-
-    def spy(run, frame, content, flows, first):  # type: ignore[no-untyped-def]
-        x = original(run, frame, content, flows, first)
-        inits[frame] = (x, run, flows)
-        return x
-
-    renderer._init = spy  # type: ignore[method-assign]
-    renderer.run()
-    x, run, _ = inits[2]
+    recorder = _recording(settings)
+    result = _renderer(settings, recorder).run()
+    x, run = recorder.jobs[2].init, RunFolder(result.workdir)
     previous = cv2.imread(str(run.frame_path(1)), cv2.IMREAD_UNCHANGED)[..., ::-1] / 65535.0
     # the content moves left by one pixel per frame: frame 2 at x shows frame 1 at x + 1
     init = x[0].permute(1, 2, 0).numpy()

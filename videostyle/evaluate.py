@@ -98,22 +98,8 @@ def flow_getter(
     ``frames`` maps source frame numbers to frames at ``size = (w, h)``; file flows are
     rescaled to that size.
     """
-    if spec in flowmod.ESTIMATOR_NAMES:
-        estimator = flowmod.make_estimator(spec)
-
-        def estimate(a: int, b: int) -> np.ndarray:
-            return estimator(frames[a], frames[b])
-
-        return estimate, str(estimator.name)
-    files = flowmod.FileFlow(spec)
-
-    def read(a: int, b: int) -> np.ndarray:
-        flow = files.get(a, b)
-        if (flow.shape[1], flow.shape[0]) != size:
-            flow = flowmod.resize_flow(flow, width=size[0], height=size[1])
-        return flow
-
-    return read, f"files:{spec}"
+    source = flowmod.open_flow_source(spec, frame_loader=frames.__getitem__, size=size)
+    return source.get, source.name
 
 
 def _aligned(

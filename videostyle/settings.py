@@ -19,6 +19,7 @@ from typing import Any
 from . import flow as flowmod
 from .config import (
     DEFAULT_PRESET,
+    DEFAULT_SIZE,
     DEFAULT_TEMPORAL_WEIGHT,
     INIT_LATER,
     MULTIPASS_TEMPORAL_WEIGHT,
@@ -280,7 +281,8 @@ def _check_styles(given: Mapping[str, Any], styles: tuple[Path, ...]) -> None:
         raise InputError("--style-weights has no effect with one --style; leave it out")
     if len(blend) != len(styles):
         raise InputError(
-            f"{len(styles)} --style but {len(blend)} --style-weights; give one weight per style"
+            f"{len(styles)} --style but {len(blend)} style weights (--style-weights); give "
+            "one weight per style"
         )
     if any(not w >= 0 for w in blend) or sum(blend) <= 0:
         raise InputError(f"--style-weights must be >= 0 with a positive sum, got {blend}")
@@ -297,6 +299,36 @@ def _check_output_options(given: Mapping[str, Any], source: Path, output: Path) 
             f"--fps has no effect on a video source ({source.name} plays at its own rate); "
             "it sets the rate of an image sequence; leave it out"
         )
+
+
+def _image_settings(
+    given: Mapping[str, Any], *, size: int | None, iterations: int, init: str
+) -> ImageSettings:
+    """The still-image and engine settings both commands share."""
+    optimizer = OptimizerSettings(
+        optimizer=given.get("optimizer", OptimizerSettings.optimizer),
+        iterations=iterations,
+        tolerance=float(given.get("tolerance", OptimizerSettings.tolerance)),
+    )
+    engine = EngineSettings(
+        network=str(given.get("network", EngineSettings.network)),
+        pooling=given.get("pooling", EngineSettings.pooling),
+        weights=LossWeights(
+            content=float(given.get("content_weight", LossWeights.content)),
+            style=float(given.get("style_weight", LossWeights.style)),
+            tv=float(given.get("tv_weight", LossWeights.tv)),
+        ),
+        optimizer=optimizer,
+        seed=int(given.get("seed", EngineSettings.seed)),
+    )
+    return ImageSettings(
+        size=size,
+        style_scale=float(given.get("style_scale", ImageSettings.style_scale)),
+        style_blend=parse_floats(given.get("style_weights"), "--style-weights"),
+        init=init,
+        original_colors=given.get("original_colors"),
+        engine=engine,
+    )
 
 
 def _build(
@@ -317,30 +349,8 @@ def _build(
     _check_styles(given, styles)
     _check_output_options(given, source, output)
     defaults = RenderSettings(source=source, styles=styles, output=output)
-    optimizer = OptimizerSettings(
-        optimizer=given.get("optimizer", OptimizerSettings.optimizer),
-        iterations=iterations[0],
-        tolerance=float(given.get("tolerance", OptimizerSettings.tolerance)),
-    )
-    engine = EngineSettings(
-        network=str(given.get("network", EngineSettings.network)),
-        pooling=given.get("pooling", EngineSettings.pooling),
-        weights=LossWeights(
-            content=float(given.get("content_weight", LossWeights.content)),
-            style=float(given.get("style_weight", LossWeights.style)),
-            tv=float(given.get("tv_weight", LossWeights.tv)),
-        ),
-        optimizer=optimizer,
-        seed=int(given.get("seed", EngineSettings.seed)),
-    )
-    image = ImageSettings(
-        size=given.get("size"),
-        style_scale=float(given.get("style_scale", ImageSettings.style_scale)),
-        style_blend=parse_floats(given.get("style_weights"), "--style-weights"),
-        init=first_init,
-        original_colors=given.get("original_colors"),
-        engine=engine,
-    )
+    image = _image_settings(given, size=given.get("size"), iterations=iterations[0],
+                            init=first_init)
     fps = given.get("fps")
     sequence_out = is_sequence_pattern(str(output))
     return dataclasses.replace(
@@ -366,3 +376,61 @@ def _build(
         blend_weight=float(given.get("blend_weight", defaults.blend_weight)),
         given=frozenset(given),
     )
+
+
+# ---- still images -----------------------------------------------------------------------
+
+IMAGE_SUFFIXES_OUT = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """One still image to stylise: its files and its settings."""
+
+    content: Path
+    styles: tuple[Path, ...]
+    output: Path
+    settings: ImageSettings
+    masks: tuple[Path, ...] = ()
+    init_file: Path | None = None
+    bit_depth: int = 8
+
+
+def resolve_image(
+    content: Path, styles: tuple[Path, ...], output: Path, *, given: Mapping[str, Any]
+) -> ImageJob:
+    """An ``image`` command's job from the values the user gave (as :func:`resolve_render`)."""
+    from .stylize import INIT_CHOICES
+    from .video import check_output_is_not_input
+
+    masks = tuple(Path(m) for m in given.get("style_mask") or ())
+    bit_depth = int(given.get("bit_depth", 8))
+    _check_styles(given, styles)
+    if bit_depth not in (8, 16):
+        raise InputError(f"--bit-depth must be 8 or 16, got {bit_depth}")
+    suffix = output.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES_OUT:
+        raise InputError(f"output {output} must end in .png, .tif or .jpg")
+    if bit_depth == 16 and suffix in (".jpg", ".jpeg"):
+        raise InputError("JPEG stores 8 bits per channel; for --bit-depth 16 write a .png or .tif")
+    if output.parent.exists() and not output.parent.is_dir():
+        raise InputError(f"cannot write {output}: {output.parent} is not a folder")
+    for path in (content, *styles, *masks):
+        if not path.is_file():
+            raise InputError(f"input file {path} does not exist (or is not a file)")
+    check_output_is_not_input(output, source=content, inputs=[*styles, *masks])
+    init = str(given.get("init", "content"))
+    init_file = None
+    if init not in INIT_CHOICES:
+        init_file = Path(init)
+        if not init_file.is_file():
+            raise InputError(
+                f"--init must be one of {', '.join(INIT_CHOICES)} or an image file; "
+                f"{init!r} is neither"
+            )
+    settings = _image_settings(
+        given, size=int(given.get("size", DEFAULT_SIZE)),
+        iterations=int(given.get("iterations", OptimizerSettings.iterations)), init=init,
+    )
+    return ImageJob(content=content, styles=styles, output=output, settings=settings,
+                    masks=masks, init_file=init_file, bit_depth=bit_depth)

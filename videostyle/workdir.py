@@ -27,11 +27,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from .atomic import write_bytes, write_json
 from .errors import InputError, ResumeError
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+
+
+def png16(image: np.ndarray) -> bytes:
+    """Encode ``(H, W, 3)`` float RGB ``[0, 1]`` as a 16-bit PNG (what frames are stored as)."""
+    q = np.rint(np.clip(image, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(q[..., ::-1]))
+    if not ok:
+        raise InputError("could not encode a frame as PNG")
+    return data.tobytes()
 
 
 def sha256_bytes(data: bytes) -> str:

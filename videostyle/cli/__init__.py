@@ -1,0 +1,12 @@
+"""The ``videostyle`` command line: options, settings, progress; the only place that prints.
+
+``app`` is the typer application (one module per command: :mod:`.render`, :mod:`.image`,
+:mod:`.reports`); :func:`main` is the console entry point.
+"""
+
+from __future__ import annotations
+
+from . import image, render, reports
+from .app import app, main
+
+__all__ = ["app", "image", "main", "render", "reports"]

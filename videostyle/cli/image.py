@@ -1,0 +1,68 @@
+"""``videostyle image``: one still image."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..config import DEFAULT_SIZE, OptimizerSettings
+from . import options as o
+from .app import app, echo, errors
+from .progress import iteration_bar
+
+IMAGE_OPTIONS = (
+    o.Opt("content", Path, ..., "Content image (PNG, JPEG, TIFF).", argument=True,
+          extra={"metavar": "CONTENT"}),
+    o.STYLE,
+    o.Opt("output", Path, ..., "Output image (.png, .tif, .jpg).", decls=("--output", "-o")),
+    o.Opt("size", int, DEFAULT_SIZE, "Longest side of the output in pixels.",
+          extra={"min": 16}),
+    o.Opt("iterations", int, OptimizerSettings.iterations,
+          "Optimiser iterations (not loss evaluations).", extra={"min": 0}),
+    o.OPTIMIZER,
+    o.Opt("init", str, "content", "Start from: content, random, style, or an image file."),
+    *o.ENGINE_OPTIONS,
+    o.Opt("style_mask", list[Path] | None, None, "Grayscale mask per --style, same order "
+          "(white = this style applies there).", decls=("--style-mask",),
+          extra={"metavar": "MASK"}),
+    *o.NETWORK_OPTIONS,
+    o.Opt("bit_depth", int, 8, "8 or 16 bits per channel (16: PNG or TIFF)."),
+    o.QUIET,
+)
+
+
+@o.command(app, "image", IMAGE_OPTIONS)
+def image(ctx: typer.Context, **values: Any) -> None:
+    """Stylise one image: videostyle image photo.jpg --style painting.jpg -o out.png"""
+    from ..networks import load_network, resolve_device
+    from ..settings import resolve_image
+    from ..stylize import stylize_image
+    from ..video import read_image, write_image
+
+    with errors():
+        job = resolve_image(values["content"], tuple(values["style"]), values["output"],
+                            given=o.given(ctx, values, exclude=("content", "style", "output")))
+        device = resolve_device(values["device"])
+        net = load_network(job.settings.engine.network, weights=values["weights"],
+                           pooling=job.settings.engine.pooling, device=device)
+        started = time.monotonic()
+        with iteration_bar(job.settings.engine.optimizer.iterations, values["quiet"],
+                           job.content.name) as callback:
+            result = stylize_image(
+                read_image(job.content), [read_image(p) for p in job.styles], network=net,
+                settings=job.settings, masks=[read_image(m).mean(axis=2) for m in job.masks]
+                or None, init_image=read_image(job.init_file) if job.init_file else None,
+                device=device, callback=callback,  # type: ignore[arg-type]
+            )
+        write_image(job.output, result.image, bit_depth=job.bit_depth)
+    if not values["quiet"]:
+        echo(
+            f"wrote {job.output} ({result.image.shape[1]}x{result.image.shape[0]}, "
+            f"{result.iterations} iterations, stopped: {result.stop_reason}, "
+            f"{time.monotonic() - started:.1f}s on {device}; style loss "
+            f"{result.initial_losses['style']:.4g} -> {result.losses['style']:.4g}; "
+            f"{net.weights.network} weights sha256 {net.weights.sha256[:12]})"
+        )

@@ -1,0 +1,145 @@
+"""Options declared as tables, and commands generated from them.
+
+A command's options are a list of :class:`Opt` (name, type, default, help); defaults and
+choices are read from the settings dataclasses and the stages' tuples, never written here
+a second time. :func:`command` turns a table into a typer command whose function receives
+the typer context and the values; :func:`given` keeps only what the user typed, which is
+what :mod:`videostyle.settings` resolves.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+try:
+    from typer._click.core import ParameterSource
+except ImportError:  # pragma: no cover
+    from click.core import ParameterSource  # type: ignore[no-redef,assignment]
+
+from .. import flow as flowmod
+from ..config import EngineSettings, LossWeights, OptimizerSettings
+from ..stylize import ImageSettings
+
+
+def choice(name: str, values: Iterable[str]) -> type[StrEnum]:
+    """A string enum of ``values`` (typer shows and checks them as choices)."""
+    return StrEnum(name, {v: v for v in values})  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One command-line parameter: ``--name-with-dashes`` unless ``decls`` say otherwise.
+
+    ``default`` ``...`` makes it required; ``argument`` makes it positional; ``extra``
+    goes to ``typer.Option``/``typer.Argument`` (``min``, ``metavar``, ...).
+    """
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    decls: tuple[str, ...] = ()
+    argument: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def parameter(self) -> inspect.Parameter:
+        maker = typer.Argument if self.argument else typer.Option
+        info = maker(*self.decls, help=self.help, **self.extra)
+        return inspect.Parameter(
+            self.name, inspect.Parameter.KEYWORD_ONLY,
+            default=inspect.Parameter.empty if self.default is ... else self.default,
+            annotation=Annotated[self.type, info],
+        )
+
+
+def command(
+    app: typer.Typer, name: str, options: Sequence[Opt]
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``body(ctx, **values)`` as command ``name`` with the options ``options``."""
+
+    def register(body: Callable[..., None]) -> Callable[..., None]:
+        def handler(ctx: typer.Context, **values: Any) -> None:
+            body(ctx, **{k: plain(v) for k, v in values.items()})
+
+        context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY,
+                                    annotation=typer.Context)
+        handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [context, *(o.parameter() for o in options)]
+        )
+        handler.__doc__ = body.__doc__
+        handler.__name__ = name
+        app.command(name)(handler)
+        return body
+
+    return register
+
+
+def plain(value: Any) -> Any:
+    """Enum members as their values; lists of them likewise."""
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def given(ctx: typer.Context, values: dict[str, Any], *, exclude: Iterable[str] = ()) -> dict[
+    str, Any
+]:
+    """The options the user typed (not defaults, not environment), as plain values."""
+    skip = set(exclude)
+    return {
+        name: plain(value) for name, value in values.items()
+        if name not in skip and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+    }
+
+
+# ---- choices, from the stages' own tuples ------------------------------------------------
+Network = choice("Network", ("vgg16", "vgg19"))
+Optimizer = choice("Optimizer", ("lbfgs", "adam"))
+Pooling = choice("Pooling", ("max", "avg"))
+Device = choice("Device", ("auto", "cpu", "cuda", "mps"))
+Colors = choice("Colors", ("yuv", "ycrcb", "luv", "lab"))
+Warp = choice("Warp", tuple(flowmod.WARP_INTERPOLATIONS))
+
+# ---- options shared by `image` and `render` ---------------------------------------------
+_ENGINE, _WEIGHTS, _OPT = EngineSettings(), LossWeights(), OptimizerSettings()
+
+STYLE = Opt("style", list[Path], ..., "Style image; repeat for a blend of several.",
+            decls=("--style", "-s"), extra={"metavar": "IMAGE"})
+STYLE_WEIGHTS = Opt("style_weights", str | None, None,
+                    "Blend weights of the styles, e.g. 0.7,0.3 (one per --style, normalised "
+                    "to sum 1).")
+STYLE_SCALE = Opt("style_scale", float, ImageSettings.style_scale,
+                  "Linear size of the style relative to the content.", extra={"min": 0.01})
+OPTIMIZER = Opt("optimizer", Optimizer, Optimizer(_OPT.optimizer), "L-BFGS (default) or Adam.")
+CONTENT_WEIGHT = Opt("content_weight", float, _WEIGHTS.content, "Weight of the content loss.",
+                     extra={"min": 0.0})
+STYLE_WEIGHT = Opt("style_weight", float, _WEIGHTS.style, "Weight of the style loss.",
+                   extra={"min": 0.0})
+TV_WEIGHT = Opt("tv_weight", float, _WEIGHTS.tv, "Weight of total variation.",
+                extra={"min": 0.0})
+COLORS = Opt("original_colors", Colors | None, None, "Keep the content's colours (colour space).",
+             decls=("--original-colors",))
+NETWORK = Opt("network", Network, Network(_ENGINE.network), "Loss network.")
+WEIGHTS = Opt("weights", Path | None, None,
+              "VGG-19 weights file (state_dict of torchvision's vgg19().features) [default: "
+              "$VIDEOSTYLE_WEIGHTS with --network vgg19, else torchvision's download].")
+POOLING = Opt("pooling", Pooling, Pooling(_ENGINE.pooling), "Pooling in the loss network.")
+DEVICE = Opt("device", Device, Device("auto"), "Where to compute.")
+SEED = Opt("seed", int, _ENGINE.seed, "Seed of random initialisation.")
+TOLERANCE = Opt("tolerance", float, _OPT.tolerance,
+                f"Stop early when the loss fell by less than this fraction over "
+                f"{_OPT.tolerance_window} iterations (0: never).", extra={"min": 0.0})
+QUIET = Opt("quiet", bool, False, "No progress output.", decls=("--quiet", "-q"))
+
+#: The loss and network options, in the order both commands list them.
+ENGINE_OPTIONS = (CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, STYLE_WEIGHTS, STYLE_SCALE)
+NETWORK_OPTIONS = (COLORS, NETWORK, WEIGHTS, POOLING, DEVICE, SEED, TOLERANCE)

@@ -1,0 +1,120 @@
+"""``videostyle render``: its options, and the call into the pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .. import flow as flowmod
+from ..config import DEFAULT_PRESET, INIT_LATER, PRESETS
+from ..errors import Interrupted
+from ..settings import RenderSettings
+from ..video import CODECS
+from . import options as o
+from .app import app, echo, errors, note, warn
+from .progress import StopFlag, frame_bar, interrupted
+
+Quality = o.choice("Quality", tuple(PRESETS))
+Codec = o.choice("Codec", CODECS)
+_RENDER = RenderSettings(source=Path(), styles=(), output=Path())
+
+RENDER_OPTIONS = (
+    o.Opt("source", Path, ..., "Video file, folder of frames, or pattern like shot_%04d.png.",
+          argument=True, extra={"metavar": "SOURCE"}),
+    o.STYLE,
+    o.Opt("output", Path, ..., "Output video (.mp4/.mov/.mkv) or out_%04d.png.",
+          decls=("--output", "-o")),
+    o.Opt("quality", Quality, Quality(DEFAULT_PRESET),
+          "Preset for size, iterations, flow and long-term offsets."),
+    o.Opt("size", int | None, None, "Longest side in pixels [default: the --quality preset's, "
+          "never above the source's].", extra={"min": 16}),
+    o.Opt("frames", str | None, None, "START:END frame numbers, inclusive; either end "
+          "optional. A video's frames are numbered from 1, a sequence's by the numbers in its "
+          "file names (plate.1001.exr: 1001)."),
+    o.Opt("fps", str | None, None, "Frame rate of an image sequence, e.g. 24 or 24000/1001 "
+          "(image sequences only; a video keeps its own)."),
+    o.Opt("iterations", str | None, None, "N, or FIRST,REST for the first and the later "
+          "frames; with --passes one N for every pass and frame [default: from --quality]."),
+    o.OPTIMIZER,
+    o.Opt("first_frame_init", str, _RENDER.image.init, "First frame starts from: content, "
+          "random, style, or a file (with --independent every frame; with --passes every "
+          "frame of pass 1, default random there)."),
+    o.Opt("init", str, _RENDER.init, f"Later frames start from: {', '.join(INIT_LATER)} "
+          "(single-pass chained renders only)."),
+    o.Opt("independent", bool, False, "Each frame on its own (flickers).",
+          decls=("--independent",)),
+    o.Opt("flow", str | None, None, f"Flow estimator ({', '.join(flowmod.ESTIMATOR_NAMES)}) "
+          "or a folder of forward_i_j.flo/backward_j_i.flo files named by frame numbers, as "
+          "makeOptFlow.sh writes them [default: from --quality]."),
+    o.Opt("warp", o.Warp, o.Warp(_RENDER.warp), "Resampling of earlier stylised frames into "
+          "the current one (bilinear: the reference's; lanczos keeps fine strokes sharper)."),
+    o.Opt("long_term", str | None, None, "Temporal offsets J, e.g. 1,10,20,40 (1 = "
+          "short-term only) [default: from --quality]."),
+    o.Opt("temporal_weight", float | None, None, "Weight of the temporal loss [default: "
+          "1.0e6, the reference's strength relative to content; half that with --passes].",
+          extra={"min": 0.0}),
+    *o.ENGINE_OPTIONS,
+    o.Opt("style_mask", list[str] | None, None, "One mask per --style, same order: an image, "
+          "or a frame sequence whose file numbers are the frame numbers (white = this style "
+          "applies there).", decls=("--style-mask",), extra={"metavar": "MASK"}),
+    *o.NETWORK_OPTIONS,
+    o.Opt("codec", Codec, Codec("h264"), "Video output only: h264 (.mp4/.mov/.mkv), prores "
+          "(ProRes 422 HQ, .mov), ffv1 (lossless, .mkv or .mov)."),
+    o.Opt("bit_depth", int, _RENDER.bit_depth,
+          "Bits per channel (8 or 16) of an image-sequence output only."),
+    o.Opt("workdir", Path | None, None,
+          "Run folder [default: OUTPUT without extension + .videostyle]."),
+    o.Opt("restart", bool, False, "Discard the run folder's frames, start over.",
+          decls=("--restart",)),
+    o.Opt("passes", int, _RENDER.passes, "Multi-pass: number of passes over all frames (1: "
+          "single pass; the reference uses 15 of 100 iterations).", extra={"min": 1}),
+    o.Opt("temporal_after_pass", int, _RENDER.temporal_after_pass,
+          "Multi-pass only: first pass with the temporal loss.", extra={"min": 1}),
+    o.Opt("blend_weight", float, _RENDER.blend_weight, "Multi-pass only: weight b of the "
+          "warped neighbour in a frame's start image.", extra={"min": 0.0}),
+    o.QUIET,
+)
+
+
+@o.command(app, "render", RENDER_OPTIONS)
+def render(ctx: typer.Context, **values: Any) -> None:
+    """Stylise a video: videostyle render in.mp4 --style painting.jpg -o out.mp4
+
+    Runs can be interrupted at any time (Ctrl-C); the same command resumes.
+    """
+    from ..networks import load_network, resolve_device
+    from ..pipeline import Renderer
+    from ..settings import resolve_render
+
+    stop = StopFlag()
+    quiet, output, workdir = values["quiet"], values["output"], values["workdir"]
+    with errors():
+        given = o.given(ctx, values, exclude=("source", "style", "output", "quality", "device",
+                                               "quiet"))
+        resolved = resolve_render(values["source"], tuple(values["style"]), output,
+                                  quality=values["quality"], given=given)
+        for message in resolved.notes:
+            note(message)
+        settings = resolved.settings
+        device = resolve_device(values["device"])
+        net = load_network(settings.engine.network, weights=given.get("weights"),
+                           pooling=settings.engine.pooling, device=device)
+        stop.install()
+        with frame_bar(quiet) as (on_frame, on_iteration):
+            renderer = Renderer(settings, network=net, device=device, on_frame=on_frame,
+                                on_iteration=on_iteration, should_stop=stop, on_note=note)
+            try:
+                result = renderer.run()
+            except KeyboardInterrupt:  # a second Ctrl-C: stop at once
+                interrupted(stop, output, workdir)
+            except Exception as exc:
+                if isinstance(exc, Interrupted) or stop.signal is not None:
+                    interrupted(stop, output, workdir)
+                raise
+        for warning in result.warnings:
+            warn(warning)
+        if not quiet:
+            echo(f"wrote {result.output} ({result.frames} frames at {result.fps} fps, "
+                 f"{result.computed} computed now; run folder {result.workdir})")

@@ -1,0 +1,115 @@
+"""``videostyle status``, ``flow`` and ``evaluate``: looking at renders and sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import InputError
+from ..settings import parse_range
+from .app import app, echo, errors
+from .options import Warp, plain
+from .progress import duration
+
+_BILINEAR = Warp("bilinear")
+
+
+@app.command()
+def status(
+    target: Annotated[Path, typer.Argument(help="A render's output path or its run folder.")],
+) -> None:
+    """What a render has done, what is left, its settings, and an ETA."""
+    import json
+
+    from ..pipeline import status as run_status
+
+    with errors():
+        info = run_status(target)
+    pixels = info["manifest"]["pixels"]
+    echo(f"run folder: {info['workdir']}")
+    echo(
+        f"frames {info['first_frame']}..{info['last_frame']}: {info['done']} done, "
+        f"{info['left']} left"
+    )
+    if info["seconds_per_frame"] is not None:
+        echo(
+            f"{info['seconds_per_frame']:.1f}s per frame; ETA {duration(info['eta_seconds'])}"
+        )
+    echo("settings: " + json.dumps(pixels, sort_keys=True))
+
+
+@app.command("flow")
+def flow_command(
+    source: Annotated[Path, typer.Argument(help="Video or image sequence.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Visualisation video (.mp4).")],
+    flow: Annotated[
+        str, typer.Option(help="Flow estimator, or a folder of .flo files.")
+    ] = "dis",
+    size: Annotated[int | None, typer.Option(help="Longest side in pixels.", min=16)] = None,
+    frames: Annotated[
+        str | None, typer.Option(help="START:END frame numbers, inclusive (see render --help).")
+    ] = None,
+    fps: Annotated[str | None, typer.Option(help="Frame rate of an image sequence.")] = None,
+) -> None:
+    """Side by side: each frame, its flow to the previous frame, and the consistency weights."""
+    import tempfile
+
+    from ..evaluate import flow_frames, write_panels
+    from ..video import encode_video, fit_size, parse_fps, probe
+
+    with errors():
+        info = probe(source, fps=parse_fps(fps) if fps else None)
+        start, end = parse_range(frames)
+        dims = fit_size(info.width, info.height, size)
+        with tempfile.TemporaryDirectory(prefix="videostyle-flow-") as tmp:
+            paths = write_panels(
+                flow_frames(info, flow=flow, size=dims, start=start, end=end), Path(tmp)
+            )
+            if not paths:
+                raise InputError("the flow visualisation needs at least two frames")
+            encode_video(paths, output, fps=info.fps, codec="h264")
+    echo(f"wrote {output} ({len(paths)} frames: frame | flow | consistency weights)")
+
+
+@app.command()
+def evaluate(
+    stylized: Annotated[Path, typer.Argument(help="The stylised video or sequence.")],
+    source: Annotated[Path, typer.Option(help="The source it was rendered from.")],
+    flow: Annotated[
+        str, typer.Option(help="Flow estimator run on the source, or a folder of .flo files "
+                          "(e.g. ground truth).")
+    ] = "dis",
+    start: Annotated[
+        int | None,
+        typer.Option(help="Number of the source frame that the stylised video's first frame "
+                     "shows [default: the source's first].", min=0),
+    ] = None,
+    fps: Annotated[str | None, typer.Option(help="Frame rate of image sequences.")] = None,
+    warp: Annotated[
+        Warp,  # type: ignore[valid-type]
+        typer.Option(help="Resampling of the previous frame (bilinear: the paper's measure)."),
+    ] = _BILINEAR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Temporal error of a stylised video, with optical flow computed on the source."""
+    import json
+
+    from ..evaluate import temporal_error
+    from ..video import parse_fps, probe
+
+    with errors():
+        rate = parse_fps(fps) if fps else None
+        report = temporal_error(
+            probe(stylized, fps=rate), probe(source, fps=rate), flow=flow, start=start,
+            warp=plain(warp),
+        )
+    if as_json:
+        echo(json.dumps(report.as_dict(), indent=2))
+        return
+    echo(f"flow: {report.flow}")
+    echo("frame  paper        masked       reliable")
+    for f in report.frames:
+        echo(f"{f.frame:5d}  {f.paper:.6f}  {f.masked:.6f}  {f.reliable:.3f}")
+    echo(f"mean   {report.mean_paper:.6f}  {report.mean_masked:.6f}")
