@@ -1,0 +1,216 @@
+"""Every option of ``render`` and ``image`` reaches the settings it should (fast: the
+renderer, the stylizer and the network are replaced; nothing is computed)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import videostyle.networks
+import videostyle.pipeline
+import videostyle.stylize
+from videostyle.cli import app
+from videostyle.cli.image import IMAGE_OPTIONS
+from videostyle.cli.render import RENDER_OPTIONS
+from videostyle.config import DEFAULT_TEMPORAL_WEIGHT, MULTIPASS_TEMPORAL_WEIGHT, PRESETS
+from videostyle.networks import WeightsInfo
+from videostyle.pipeline import RenderResult
+from videostyle.stylize import ImageResult
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    image = (np.random.default_rng(0).random((30, 40, 3)) * 255).astype(np.uint8)
+    paths = {name: tmp_path / f"{name}.png" for name in ("style", "style2", "m1", "m2", "init")}
+    for path in paths.values():
+        cv2.imwrite(str(path), image)
+    (tmp_path / "seq").mkdir()
+    for k in (1, 2, 3):
+        cv2.imwrite(str(tmp_path / "seq" / f"f_{k:04d}.png"), image)
+    paths["seq"] = tmp_path / "seq" / "f_%04d.png"
+    paths["weights"] = tmp_path / "vgg19.pth"
+    paths["weights"].write_bytes(b"not read: loading is replaced")
+    paths["tmp"] = tmp_path
+    return paths
+
+
+class _Net:
+    weights = WeightsInfo(network="fake", sha256="0" * 64, source="test")
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def load(name: str, *, weights: Path | None = None, pooling: str = "max",
+             device: Any = None) -> _Net:
+        seen["load"] = {"name": name, "weights": weights, "pooling": pooling,
+                        "device": str(device)}
+        return _Net()
+
+    class FakeRenderer:
+        def __init__(self, settings: Any, **kw: Any) -> None:
+            seen["settings"] = settings
+
+        def run(self) -> RenderResult:
+            s = seen["settings"]
+            return RenderResult(output=s.output, workdir=Path("w"), frames=1, computed=1,
+                                fps=Fraction(24), warnings=[])
+
+    def stylize(content: Any, styles: Any, *, settings: Any, **kw: Any) -> ImageResult:
+        seen["settings"], seen["masks"] = settings, kw.get("masks")
+        return ImageResult(image=np.zeros((4, 4, 3), np.float32), losses={"style": 1.0},
+                           initial_losses={"style": 2.0}, iterations=1, stop_reason="x",
+                           weights=_Net.weights)
+
+    monkeypatch.setattr(videostyle.networks, "load_network", load)
+    monkeypatch.setattr(videostyle.pipeline, "Renderer", FakeRenderer)
+    monkeypatch.setattr(videostyle.stylize, "stylize_image", stylize)
+    return seen
+
+
+#: (option, its arguments, extra arguments it needs, what must hold of the settings)
+RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
+    ("source", (), (), lambda s, c: s.source.name == "f_%04d.png"),
+    ("style", (), (), lambda s, c: [p.name for p in s.styles] == ["style.png"]),
+    ("output", (), (), lambda s, c: s.output.name == "out_%04d.png"),
+    ("quality", ("--quality", "draft"), (), lambda s, c: (s.max_size, s.iterations)
+     == (PRESETS["draft"].size, PRESETS["draft"].iterations)),
+    ("size", ("--size", "100"), (), lambda s, c: s.image.size == 100),
+    ("frames", ("--frames", "2:3"), (), lambda s, c: s.frames == (2, 3)),
+    ("fps", ("--fps", "30000/1001"), (), lambda s, c: s.fps == Fraction(30000, 1001)),
+    ("iterations", ("--iterations", "7,3"), (), lambda s, c: s.iterations == (7, 3)),
+    ("optimizer", ("--optimizer", "adam"), (),
+     lambda s, c: s.engine.optimizer.optimizer == "adam"),
+    ("first_frame_init", ("--first-frame-init", "random"), (),
+     lambda s, c: s.image.init == "random"),
+    ("init", ("--init", "prev"), (), lambda s, c: s.init == "prev"),
+    ("independent", ("--independent",), (), lambda s, c: s.independent),
+    ("flow", ("--flow", "farneback"), (), lambda s, c: s.flow == "farneback"),
+    ("warp", ("--warp", "lanczos"), (), lambda s, c: s.warp == "lanczos"),
+    ("long_term", ("--long-term", "5,1"), (), lambda s, c: s.long_term == (1, 5)),
+    ("temporal_weight", ("--temporal-weight", "5"), (), lambda s, c: s.temporal_weight == 5),
+    ("content_weight", ("--content-weight", "2"), (),
+     lambda s, c: s.engine.weights.content == 2),
+    ("style_weight", ("--style-weight", "4"), (), lambda s, c: s.engine.weights.style == 4),
+    ("tv_weight", ("--tv-weight", "7"), (), lambda s, c: s.engine.weights.tv == 7),
+    ("style_weights", ("--style-weights", "0.3,0.7"), ("-s", "{style2}"),
+     lambda s, c: s.image.style_blend == (0.3, 0.7)),
+    ("style_scale", ("--style-scale", "0.5"), (), lambda s, c: s.image.style_scale == 0.5),
+    ("style_mask", ("--style-mask", "{m1}", "--style-mask", "{m2}"), ("-s", "{style2}"),
+     lambda s, c: [Path(m).name for m in s.style_masks] == ["m1.png", "m2.png"]),
+    ("original_colors", ("--original-colors", "lab"), (),
+     lambda s, c: s.image.original_colors == "lab"),
+    ("network", ("--network", "vgg19"), (), lambda s, c: s.engine.network == "vgg19"
+     and c["load"]["name"] == "vgg19"),
+    ("weights", ("--weights", "{weights}"), ("--network", "vgg19"),
+     lambda s, c: Path(c["load"]["weights"]).name == "vgg19.pth"),
+    ("pooling", ("--pooling", "avg"), (), lambda s, c: s.engine.pooling == "avg"
+     and c["load"]["pooling"] == "avg"),
+    ("device", ("--device", "cpu"), (), lambda s, c: c["load"]["device"] == "cpu"),
+    ("seed", ("--seed", "5"), (), lambda s, c: s.engine.seed == 5),
+    ("tolerance", ("--tolerance", "0"), (), lambda s, c: s.engine.optimizer.tolerance == 0),
+    ("codec", ("--codec", "ffv1", "-o", "{tmp}/o.mkv"), (), lambda s, c: s.codec == "ffv1"),
+    ("bit_depth", ("--bit-depth", "16"), (), lambda s, c: s.bit_depth == 16),
+    ("workdir", ("--workdir", "{tmp}/wd"), (), lambda s, c: s.workdir.name == "wd"),
+    ("restart", ("--restart",), (), lambda s, c: s.restart),
+    ("passes", ("--passes", "3"), (), lambda s, c: s.passes == 3 and s.long_term == (1,)
+     and s.temporal_weight == MULTIPASS_TEMPORAL_WEIGHT and s.image.init == "random"),
+    ("temporal_after_pass", ("--temporal-after-pass", "2"), ("--passes", "3"),
+     lambda s, c: s.temporal_after_pass == 2),
+    ("blend_weight", ("--blend-weight", "0.5"), ("--passes", "2"),
+     lambda s, c: s.blend_weight == 0.5),
+    ("quiet", ("-q",), (), lambda s, c: True),
+]
+
+
+def _argv(files: dict[str, Path], *parts: str) -> list[str]:
+    names = {k: str(v) for k, v in files.items()}
+    return [p.format(**names) for p in parts]
+
+
+@pytest.mark.parametrize(("name", "args", "needs", "check"), RENDER_ROWS,
+                         ids=[row[0] for row in RENDER_ROWS])
+def test_render_option_reaches_the_settings(
+    files: dict[str, Path], captured: dict[str, Any], name: str, args: tuple[str, ...],
+    needs: tuple[str, ...], check: Any,
+) -> None:
+    argv = _argv(files, "render", "{seq}", "-s", "{style}", "-o", "{tmp}/out_%04d.png", *needs,
+                 *args)
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert check(captured["settings"], captured), name
+
+
+def test_render_defaults_come_from_the_preset_and_the_settings(
+    files: dict[str, Path], captured: dict[str, Any]
+) -> None:
+    result = CliRunner().invoke(app, _argv(files, "render", "{seq}", "-s", "{style}", "-o",
+                                           "{tmp}/out.mp4"))
+    assert result.exit_code == 0, result.output
+    s = captured["settings"]
+    standard = PRESETS["standard"]
+    assert (s.iterations, s.long_term, s.flow, s.max_size) == (
+        standard.iterations, standard.long_term, standard.flow, standard.size)
+    assert s.temporal_weight == DEFAULT_TEMPORAL_WEIGHT and s.codec == "h264"
+    assert s.given == frozenset()
+
+
+def test_every_render_option_has_a_row() -> None:
+    assert {o.name for o in RENDER_OPTIONS} == {row[0] for row in RENDER_ROWS}
+
+
+IMAGE_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
+    ("content", (), (), lambda s, c: True),
+    ("style", (), (), lambda s, c: True),
+    ("output", (), (), lambda s, c: (Path(c["tmp"]) / "o.png").is_file()),
+    ("size", ("--size", "40"), (), lambda s, c: s.size == 40),
+    ("iterations", ("--iterations", "9"), (), lambda s, c: s.engine.optimizer.iterations == 9),
+    ("optimizer", ("--optimizer", "adam"), (),
+     lambda s, c: s.engine.optimizer.optimizer == "adam"),
+    ("init", ("--init", "{init}"), (), lambda s, c: Path(s.init).name == "init.png"),
+    ("content_weight", ("--content-weight", "2"), (),
+     lambda s, c: s.engine.weights.content == 2),
+    ("style_weight", ("--style-weight", "4"), (), lambda s, c: s.engine.weights.style == 4),
+    ("tv_weight", ("--tv-weight", "7"), (), lambda s, c: s.engine.weights.tv == 7),
+    ("style_weights", ("--style-weights", "0.3,0.7"), ("-s", "{style2}"),
+     lambda s, c: s.style_blend == (0.3, 0.7)),
+    ("style_scale", ("--style-scale", "0.5"), (), lambda s, c: s.style_scale == 0.5),
+    ("style_mask", ("--style-mask", "{m1}", "--style-mask", "{m2}"), ("-s", "{style2}"),
+     lambda s, c: len(c["masks"]) == 2),
+    ("original_colors", ("--original-colors", "lab"), (),
+     lambda s, c: s.original_colors == "lab"),
+    ("network", ("--network", "vgg19"), (), lambda s, c: c["load"]["name"] == "vgg19"),
+    ("weights", ("--weights", "{weights}"), ("--network", "vgg19"),
+     lambda s, c: Path(c["load"]["weights"]).name == "vgg19.pth"),
+    ("pooling", ("--pooling", "avg"), (), lambda s, c: s.engine.pooling == "avg"),
+    ("device", ("--device", "cpu"), (), lambda s, c: c["load"]["device"] == "cpu"),
+    ("seed", ("--seed", "5"), (), lambda s, c: s.engine.seed == 5),
+    ("tolerance", ("--tolerance", "0"), (), lambda s, c: s.engine.optimizer.tolerance == 0),
+    ("bit_depth", ("--bit-depth", "16"), (),
+     lambda s, c: cv2.imread(str(Path(c["tmp"]) / "o.png"), -1).dtype == np.uint16),
+    ("quiet", ("-q",), (), lambda s, c: True),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "needs", "check"), IMAGE_ROWS,
+                         ids=[row[0] for row in IMAGE_ROWS])
+def test_image_option_reaches_the_settings(
+    files: dict[str, Path], captured: dict[str, Any], name: str, args: tuple[str, ...],
+    needs: tuple[str, ...], check: Any,
+) -> None:
+    argv = _argv(files, "image", "{m1}", "-s", "{style}", "-o", "{tmp}/o.png", *needs, *args)
+    captured["tmp"] = str(files["tmp"])
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert check(captured["settings"], captured), name
+
+
+def test_every_image_option_has_a_row() -> None:
+    assert {o.name for o in IMAGE_OPTIONS} == {row[0] for row in IMAGE_ROWS}
