@@ -11,46 +11,45 @@ from __future__ import annotations
 class VideostyleError(Exception):
     """Base class of every error the package raises on purpose."""
 
-    exit_code: int = 1
+    @property
+    def exit_code(self) -> int:
+        """The command line's exit status for this error (see :data:`EXIT_CODES`)."""
+        for kind in type(self).__mro__:
+            if kind in EXIT_CODES:
+                return EXIT_CODES[kind]
+        return 1
 
 
 class InputError(VideostyleError):
     """A file or value given by the user cannot be used (missing, unreadable, malformed)."""
 
-    exit_code = 2
-
 
 class WeightsError(VideostyleError):
     """Loss-network weights cannot be found, downloaded or read."""
-
-    exit_code = 3
 
 
 class VideoError(VideostyleError):
     """Decoding or encoding with ffmpeg failed."""
 
-    exit_code = 4
-
 
 class FlowError(VideostyleError):
     """Optical flow cannot be computed, read or written."""
-
-    exit_code = 5
 
 
 class ResumeError(VideostyleError):
     """A run folder holds a render whose pixel-affecting settings differ from the request."""
 
-    exit_code = 6
-
 
 class OptimizationError(VideostyleError):
     """The optimiser diverged (NaN or Inf loss) and could not recover."""
-
-    exit_code = 7
 
 
 class Interrupted(VideostyleError):
     """A render was stopped by a signal; finished frames are kept and it can resume."""
 
-    exit_code = 130
+
+#: Exit status of the command line for each kind of error (1 for any other).
+EXIT_CODES: dict[type[VideostyleError], int] = {
+    InputError: 2, WeightsError: 3, VideoError: 4, FlowError: 5, ResumeError: 6,
+    OptimizationError: 7, Interrupted: 130,
+}

@@ -65,14 +65,20 @@ class TemporalTerm:
 
 
 @dataclass
-class OptimizeResult:
-    """The optimised image ``(1, 3, H, W)`` clamped to ``[0, 1]`` and how it got there."""
+class Outcome:
+    """How an optimisation ended: the final and the first losses, iterations, why."""
 
-    image: torch.Tensor
     losses: dict[str, float]
     initial_losses: dict[str, float]
     iterations: int
     stop_reason: str
+
+
+@dataclass
+class OptimizeResult(Outcome):
+    """The optimised image ``(1, 3, H, W)`` clamped to ``[0, 1]`` and how it got there."""
+
+    image: torch.Tensor
     recoveries: int = 0
     history: list[float] = field(default_factory=list)
 

@@ -21,6 +21,7 @@ from .errors import InputError
 from .networks import LossNetwork, WeightsInfo
 from .optimize import (
     Objective,
+    Outcome,
     ProgressCallback,
     StyleTarget,
     TemporalTerm,
@@ -52,14 +53,10 @@ class ImageSettings:
 
 
 @dataclass
-class ImageResult:
-    """A stylised image and what produced it."""
+class ImageResult(Outcome):
+    """A stylised image ``(H, W, 3)`` and what produced it."""
 
     image: np.ndarray
-    losses: dict[str, float]
-    initial_losses: dict[str, float]
-    iterations: int
-    stop_reason: str
     weights: WeightsInfo
 
 
