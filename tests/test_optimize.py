@@ -294,9 +294,9 @@ def test_nan_at_the_initial_image_raises(objective, content) -> None:
 
 def test_resize_to() -> None:
     image = random_init((1, 3, 16, 24), seed=0)
-    assert resize_to(image, (16, 24)) is image
-    small = resize_to(image, (8, 12))
+    assert resize_to(image, (24, 16)) is image  # sizes are (width, height)
+    small = resize_to(image, (12, 8))
     torch.testing.assert_close(small, torch.nn.functional.avg_pool2d(image, 2))
-    big = resize_to(image, (32, 48))
+    big = resize_to(image, (48, 32))
     assert big.shape == (1, 3, 32, 48)
     assert 0.0 <= float(big.min()) and float(big.max()) <= 1.0

@@ -273,7 +273,7 @@ def test_masked_styles_each_half_takes_its_own_style(vgg16, shared: Path) -> Non
         return [
             sum(
                 float(torch.linalg.norm(
-                    gram(feats[n], resize_mask(mask, tuple(feats[n].shape[-2:])))[0] - t.grams[n]
+                    gram(feats[n], resize_mask(mask, feats[n].shape[:-3:-1]))[0] - t.grams[n]
                 ))
                 for n in layers
             )

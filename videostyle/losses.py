@@ -92,9 +92,10 @@ def temporal_loss(
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Area-resize a ``(1, 1, H, W)`` mask to ``size = (h, w)`` (a layer's resolution)."""
-    if tuple(mask.shape[-2:]) == size:
+    """Area-resize a ``(1, 1, H, W)`` mask to ``size = (width, height)`` (a layer's)."""
+    hw = (size[1], size[0])
+    if tuple(mask.shape[-2:]) == hw:
         return mask
-    return F.interpolate(mask, size=size, mode="area") if (
-        mask.shape[-2] >= size[0] and mask.shape[-1] >= size[1]
-    ) else F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
+    return F.interpolate(mask, size=hw, mode="area") if (
+        mask.shape[-2] >= hw[0] and mask.shape[-1] >= hw[1]
+    ) else F.interpolate(mask, size=hw, mode="bilinear", align_corners=False)

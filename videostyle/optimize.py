@@ -137,8 +137,50 @@ def build_style_targets(
     ]
 
 
+#: A loss term: ``fn(objective, image, features)`` -> a scalar, or None when the term
+#: does not apply to this objective (no temporal terms given).
+TermFn = Callable[["Objective", torch.Tensor, dict[str, torch.Tensor]], torch.Tensor | None]
+
+
+def _content(obj: Objective, image: torch.Tensor, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum(
+        (content_loss(feats[n], obj.content_targets[n]) for n in obj.content_layers),
+        image.new_zeros(()),
+    )
+
+
+def _style(obj: Objective, image: torch.Tensor, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    style = image.new_zeros(())
+    for target, masks in zip(obj.styles, obj.layer_masks, strict=True):
+        grams = {n: gram(feats[n], None if masks is None else masks[n]) for n in obj.style_layers}
+        style = style + target.weight * style_loss(grams, target.grams, obj.layer_weights)
+    return style
+
+
+def _tv(obj: Objective, image: torch.Tensor, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    return tv_loss(image)
+
+
+def _temporal(
+    obj: Objective, image: torch.Tensor, feats: dict[str, torch.Tensor]
+) -> torch.Tensor | None:
+    if not obj.temporal:
+        return None
+    return sum(
+        (temporal_loss(image, t.warped, t.weights) for t in obj.temporal), image.new_zeros(())
+    )
+
+
+#: The objective's terms, in order: a name (also the field of
+#: :class:`~videostyle.config.LossWeights` that weighs it) and its function. A new term is
+#: one function here, one entry in this tuple and one weight in ``LossWeights``.
+TERMS: tuple[tuple[str, TermFn], ...] = (
+    ("content", _content), ("style", _style), ("tv", _tv), ("temporal", _temporal),
+)
+
+
 class Objective:
-    """The weighted sum of content, style, total-variation and temporal losses.
+    """The weighted sum of the loss terms of :data:`TERMS`.
 
     Content targets and per-layer masks are computed once at construction.
     """
@@ -163,8 +205,9 @@ class Objective:
         with torch.no_grad():
             feats = network(content, self.content_layers)
             self.content_targets = {name: feats[name].detach() for name in self.content_layers}
-            sizes = {
-                name: tuple(f.shape[-2:]) for name, f in network(content, self.style_layers).items()
+            sizes = {  # (width, height) of each style layer
+                name: (f.shape[-1], f.shape[-2])
+                for name, f in network(content, self.style_layers).items()
             }
         self.layer_masks: list[dict[str, torch.Tensor] | None] = [
             None if t.mask is None
@@ -181,25 +224,11 @@ class Objective:
         """
         image = image.clamp(0.0, 1.0)
         feats = self.network(image, self.layers)
-        w = self.weights
         terms: dict[str, torch.Tensor] = {}
-        terms["content"] = w.content * sum(
-            (content_loss(feats[n], self.content_targets[n]) for n in self.content_layers),
-            image.new_zeros(()),
-        )
-        style = image.new_zeros(())
-        for target, masks in zip(self.styles, self.layer_masks, strict=True):
-            grams = {
-                n: gram(feats[n], None if masks is None else masks[n]) for n in self.style_layers
-            }
-            style = style + target.weight * style_loss(grams, target.grams, self.layer_weights)
-        terms["style"] = w.style * style
-        terms["tv"] = w.tv * tv_loss(image)
-        if self.temporal:
-            terms["temporal"] = w.temporal * sum(
-                (temporal_loss(image, t.warped, t.weights) for t in self.temporal),
-                image.new_zeros(()),
-            )
+        for name, fn in TERMS:
+            value = fn(self, image, feats)
+            if value is not None:
+                terms[name] = getattr(self.weights, name) * value
         terms["total"] = sum((v for v in terms.values()), image.new_zeros(()))
         return terms
 
@@ -381,10 +410,11 @@ def random_init(
 
 
 def resize_to(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize ``(N, C, H, W)`` to ``size = (h, w)`` (area when shrinking, bicubic otherwise)."""
-    if tuple(image.shape[-2:]) == size:
+    """Resize ``(N, C, H, W)`` to ``size = (width, height)`` (area when shrinking, bicubic
+    otherwise)."""
+    hw = (size[1], size[0])
+    if tuple(image.shape[-2:]) == hw:
         return image
-    shrink = image.shape[-2] >= size[0] and image.shape[-1] >= size[1]
-    if shrink:
-        return F.interpolate(image, size=size, mode="area")
-    return F.interpolate(image, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+    if image.shape[-2] >= hw[0] and image.shape[-1] >= hw[1]:
+        return F.interpolate(image, size=hw, mode="area")
+    return F.interpolate(image, size=hw, mode="bicubic", align_corners=False).clamp(0, 1)
