@@ -244,9 +244,9 @@ def test_manifest_errors(tmp_path: Path) -> None:
         missing.read_manifest()
     run = opened(tmp_path)
     run.manifest_path.write_text("{ torn")
-    with pytest.raises(ResumeError, match="--restart"):
+    with pytest.raises(ResumeError, match="restart"):
         run.read_manifest()
-    with pytest.raises(ResumeError, match="--restart"):
+    with pytest.raises(ResumeError, match="restart"):
         RunFolder(run.root).open(manifest())
     run.manifest_path.write_text(json.dumps({"format": FORMAT_VERSION + 1}))
     with pytest.raises(ResumeError, match="another version"):

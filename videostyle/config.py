@@ -1,4 +1,7 @@
-"""Settings as frozen dataclasses: the single home of every default.
+"""Engine settings, loss weights and presets as frozen dataclasses, with their defaults.
+
+A render's own settings (and how a user's options become them) are in
+:mod:`videostyle.settings`; the command line reads its defaults from both.
 
 Loss weights are in this project's own units: images in ``[0, 1]`` RGB and the mean
 normalisations documented in :mod:`videostyle.losses` (content: mean over ``C*H*W``

@@ -3,13 +3,44 @@
 Every error raised on purpose by the package derives from :class:`VideostyleError`.
 Its message says what was expected, what arrived, and where useful how to fix it;
 only the CLI turns these into one line on stderr and an exit code.
+
+Messages name settings with :func:`opt`: ``str(error)`` shows the setting's own name
+(``long_term``), as a caller of the package or a shot file writes it, and the command
+line shows its flag (``--long-term``, :func:`as_flags`).
 """
 
 from __future__ import annotations
 
+import re
+
+_MARK = "\x1f"
+_MARKED = re.compile(_MARK + r"([a-z][a-z0-9_]*)" + _MARK)
+
+
+def opt(name: str) -> str:
+    """A setting's name inside a message (``long_term``), shown as the reader writes it."""
+    return f"{_MARK}{name}{_MARK}"
+
+
+def as_names(text: str) -> str:
+    """``text`` with its settings named as the package names them (``long_term``)."""
+    return _MARKED.sub(lambda m: m.group(1), text)
+
+
+def as_flags(text: str) -> str:
+    """``text`` with its settings named as command-line flags (``--long-term``)."""
+    return _MARKED.sub(lambda m: "--" + m.group(1).replace("_", "-"), text)
+
 
 class VideostyleError(Exception):
     """Base class of every error the package raises on purpose."""
+
+    def __str__(self) -> str:
+        return as_names(super().__str__())
+
+    def flagged(self) -> str:
+        """The message with settings named as command-line flags."""
+        return as_flags(super().__str__())
 
     @property
     def exit_code(self) -> int:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import flow as flowmod
-from .errors import InputError
+from .errors import InputError, opt
 from .video import SourceInfo, read_frames
 
 
@@ -113,7 +113,7 @@ def _aligned(
         raise InputError(
             f"the stylised video has {stylized.n_frames} frames but the source has "
             f"{max(0, source.last - start + 1)} from frame {start} (its frames are "
-            f"{source.first}..{source.last}); pass --start to align them"
+            f"{source.first}..{source.last}); pass {opt('start')} to align them"
         )
     ours = read_frames(stylized)
     theirs = read_frames(source, start=start, end=end, size=size)

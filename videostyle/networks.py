@@ -34,7 +34,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .errors import InputError, WeightsError
+from .errors import InputError, WeightsError, opt
 
 log = logging.getLogger(__name__)
 
@@ -309,9 +309,9 @@ def load_vgg19(*, weights: Path | None = None, pooling: Pooling = "max") -> Loss
         except Exception as exc:  # URLError, OSError, hash mismatch, ...
             raise WeightsError(
                 f"cannot download {_VGG19_URL_HINT} ({type(exc).__name__}: {exc}); fix: "
-                "connect to the internet once, or pass --weights FILE (or set "
+                f"connect to the internet once, or pass {opt('weights')} FILE (or set "
                 "VIDEOSTYLE_WEIGHTS) to a state_dict of torchvision's vgg19().features, "
-                "or use the bundled default --network vgg16"
+                f"or use the bundled default {opt('network')} vgg16"
             ) from exc
         url = VGG19_Weights.IMAGENET1K_V1.url
         digest = _torch_hub_file_sha256(url)
@@ -404,7 +404,8 @@ def load_network(
     if name == "vgg16":
         if weights is not None:
             raise InputError(
-                "--weights applies to --network vgg19; vgg16 uses the bundled ImageNet weights"
+                f"{opt('weights')} applies to {opt('network')} vgg19; vgg16 uses the bundled "
+                f"ImageNet weights"
             )
         net = load_vgg16_bundled(pooling=pooling)
     elif name == "vgg19":
@@ -428,8 +429,9 @@ def resolve_device(name: str = "auto") -> torch.device:
             return torch.device("cuda")
         return torch.device("mps") if mps_ok else torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but no CUDA GPU is available; "
-                         "use --device cpu")
+        raise InputError(f"{opt('device')} cuda was asked for but no CUDA GPU is available; "
+                         f"use {opt('device')} cpu")
     if name == "mps" and not mps_ok:
-        raise InputError("--device mps was asked for but MPS is not available; use --device cpu")
+        raise InputError(f"{opt('device')} mps was asked for but MPS is not available; use "
+                         f"{opt('device')} cpu")
     return torch.device(name)

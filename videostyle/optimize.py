@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import EngineSettings, LossWeights, OptimizerSettings
-from .errors import InputError, OptimizationError
+from .errors import InputError, OptimizationError, opt
 from .lbfgs import LBFGS
 from .losses import content_loss, gram, resize_mask, style_loss, temporal_loss, tv_loss
 from .networks import LossNetwork
@@ -381,7 +381,8 @@ def optimize(
                 raise OptimizationError(
                     f"the loss became {exc} at iteration {run.iteration + 1} and "
                     f"{settings.max_recoveries} restarts with smaller steps did not help; "
-                    "fix: lower --style-weight or the temporal weight, or use --optimizer adam"
+                    f"fix: lower {opt('style_weight')} or the temporal weight, or use "
+                    f"{opt('optimizer')} adam"
                 ) from None
             with torch.no_grad():
                 x.copy_(run.best_x)

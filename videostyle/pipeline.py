@@ -30,7 +30,7 @@ import torch
 
 from . import __version__, jobs, multipass, preflight
 from . import flow as flowmod
-from .errors import InputError, Interrupted
+from .errors import InputError, Interrupted, opt
 from .networks import LossNetwork, sha256_file
 from .optimize import ProgressCallback
 from .settings import RenderSettings
@@ -205,7 +205,7 @@ class Renderer:
             first, last = check_range(info, start, end)
         except InputError:
             raise InputError(
-                f"--frames {start if start is not None else ''}:"
+                f"{opt('frames')} {start if start is not None else ''}:"
                 f"{end if end is not None else ''} is outside the source's frames "
                 f"{info.first}..{info.last}"
             ) from None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import flow as flowmod
 from .config import INIT_LATER
-from .errors import InputError
+from .errors import InputError, opt
 from .jobs import style_mask
 from .settings import RenderSettings
 from .stylize import INIT_CHOICES
@@ -26,34 +26,35 @@ from .workdir import RunFolder
 def check_settings(s: RenderSettings) -> None:
     """Values in range and inputs present: what needs no file opened."""
     if not s.styles:
-        raise InputError("at least one --style image is needed")
+        raise InputError(f"at least one {opt('style')} image is needed")
     for path in (s.source, *s.styles):
         if not is_sequence_pattern(str(path)) and not Path(path).exists():
             raise InputError(f"input {path} does not exist")
     if s.warp not in flowmod.WARP_INTERPOLATIONS:
         raise InputError(
-            f"--warp must be one of {', '.join(flowmod.WARP_INTERPOLATIONS)}, got {s.warp!r}"
+            f"{opt('warp')} must be one of {', '.join(flowmod.WARP_INTERPOLATIONS)}, got {s.warp!r}"
         )
     if s.init not in INIT_LATER:
-        raise InputError(f"--init must be one of {', '.join(INIT_LATER)}, got {s.init!r}")
+        raise InputError(f"{opt('init')} must be one of {', '.join(INIT_LATER)}, got {s.init!r}")
     if s.image.init not in INIT_CHOICES and not Path(s.image.init).is_file():
         raise InputError(
-            f"--first-frame-init must be one of {', '.join(INIT_CHOICES)} or an image file; "
+            f"{opt('first_frame_init')} must be one of {', '.join(INIT_CHOICES)} or an image file; "
             f"{s.image.init!r} is neither"
         )
     if any(j < 1 for j in s.long_term) or not s.long_term:
-        raise InputError(f"--long-term offsets must be >= 1, got {s.long_term}")
+        raise InputError(f"{opt('long_term')} offsets must be >= 1, got {s.long_term}")
     if min(s.iterations) < 0:
-        raise InputError(f"--iterations must be >= 0, got {s.iterations}")
+        raise InputError(f"{opt('iterations')} must be >= 0, got {s.iterations}")
     if s.bit_depth not in (8, 16):
-        raise InputError(f"--bit-depth must be 8 or 16, got {s.bit_depth}")
+        raise InputError(f"{opt('bit_depth')} must be 8 or 16, got {s.bit_depth}")
     if s.passes < 1:
-        raise InputError(f"--passes must be >= 1, got {s.passes}")
+        raise InputError(f"{opt('passes')} must be >= 1, got {s.passes}")
     if s.passes > 1 and s.independent:
-        raise InputError("--passes and --independent exclude each other")
+        raise InputError(f"{opt('passes')} and {opt('independent')} exclude each other")
     if s.style_masks and len(s.style_masks) != len(s.styles):
         raise InputError(
-            f"{len(s.styles)} --style but {len(s.style_masks)} --style-mask; give one each"
+            f"{len(s.styles)} {opt('style')} but {len(s.style_masks)} {opt('style_mask')}; "
+            f"give one each"
         )
     check_output(s.output, None if s.is_sequence_output() else (s.codec or "h264"))
 
@@ -95,7 +96,7 @@ def check_inputs(
         ):
             raise InputError(
                 f"the run folder {run.root} holds the input {path}; a render writes and "
-                "clears its run folder: give --workdir another folder"
+                f"clears its run folder: give {opt('workdir')} another folder"
             )
     for style in s.styles:
         read_image(style)
@@ -124,8 +125,8 @@ def check_flow_folder(s: RenderSettings, frames: list[int]) -> tuple[RenderSetti
             raise InputError(
                 f"the flow folder {s.flow} lacks {missing.name} (long-term offset {j}); "
                 "compute it, or "
-                + ("pass --long-term with the offsets the folder has" if j > 1 else
-                   "let an estimator compute the flow (--flow dis)")
+                + (f"pass {opt('long_term')} with the offsets the folder has" if j > 1 else
+                   f"let an estimator compute the flow ({opt('flow')} dis)")
             )
         lacking.append((j, missing))
     if not lacking:

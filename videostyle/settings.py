@@ -21,14 +21,13 @@ from .config import (
     DEFAULT_PRESET,
     DEFAULT_SIZE,
     DEFAULT_TEMPORAL_WEIGHT,
-    INIT_LATER,
     MULTIPASS_TEMPORAL_WEIGHT,
     PRESETS,
     EngineSettings,
     LossWeights,
     OptimizerSettings,
 )
-from .errors import InputError
+from .errors import InputError, opt
 from .stylize import ImageSettings
 from .video import IMAGE_SUFFIXES, is_sequence_pattern, parse_fps
 
@@ -131,9 +130,10 @@ def parse_iterations(text: str | int | None) -> tuple[int, int] | None:
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise InputError(f"--iterations takes N or FIRST,REST (integers), got {text!r}") from None
+        raise InputError(f"{opt('iterations')} takes N or FIRST,REST (integers), got "
+                         f"{text!r}") from None
     if len(values) not in (1, 2) or min(values) < 0:
-        raise InputError(f"--iterations takes N or FIRST,REST (>= 0), got {text!r}")
+        raise InputError(f"{opt('iterations')} takes N or FIRST,REST (>= 0), got {text!r}")
     return (values[0], values[-1])
 
 
@@ -142,17 +142,18 @@ def parse_range(text: str | None) -> tuple[int | None, int | None]:
     if not text:
         return (None, None)
     if ":" not in text:
-        raise InputError(f"--frames takes START:END (frame numbers, inclusive), got {text!r}")
+        raise InputError(f"{opt('frames')} takes START:END (frame numbers, inclusive), got "
+                         f"{text!r}")
     a, b = text.split(":", 1)
     try:
         start = int(a) if a.strip() else None
         end = int(b) if b.strip() else None
     except ValueError:
-        raise InputError(f"--frames takes START:END with integers, got {text!r}") from None
+        raise InputError(f"{opt('frames')} takes START:END with integers, got {text!r}") from None
     if (start is not None and start < 0) or (end is not None and end < 0):
-        raise InputError(f"--frames takes frame numbers >= 0, got {text!r}")
+        raise InputError(f"{opt('frames')} takes frame numbers >= 0, got {text!r}")
     if start is not None and end is not None and start > end:
-        raise InputError(f"--frames {text} selects no frames (start > end)")
+        raise InputError(f"{opt('frames')} {text} selects no frames (start > end)")
     return (start, end)
 
 
@@ -163,9 +164,10 @@ def parse_offsets(text: str | None) -> tuple[int, ...] | None:
     try:
         values = tuple(sorted({int(v) for v in str(text).split(",") if v.strip()}))
     except ValueError:
-        raise InputError(f"--long-term takes offsets like 1,10,20,40, got {text!r}") from None
+        raise InputError(f"{opt('long_term')} takes offsets like 1,10,20,40, got "
+                         f"{text!r}") from None
     if not values or min(values) < 1:
-        raise InputError(f"--long-term offsets must be >= 1, got {text!r}")
+        raise InputError(f"{opt('long_term')} offsets must be >= 1, got {text!r}")
     return values
 
 
@@ -173,7 +175,7 @@ def parse_offsets(text: str | None) -> tuple[int, ...] | None:
 
 
 def _option(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return opt(name)
 
 
 def _refuse(given: Mapping[str, Any], names: tuple[str, ...], why: str) -> None:
@@ -204,56 +206,30 @@ def resolve_render(
     """
     given = dict(given or {})
     if quality not in PRESETS:
-        raise InputError(f"unknown --quality {quality!r}; expected one of {', '.join(PRESETS)}")
+        raise InputError(f"unknown {opt('quality')} {quality!r}; expected one of "
+                         f"{', '.join(PRESETS)}")
     preset = PRESETS[quality]
-    notes: list[str] = []
     passes = int(given.get("passes", 1))
     independent = bool(given.get("independent", False))
     if passes < 1:
-        raise InputError(f"--passes must be >= 1, got {passes}")
+        raise InputError(f"{opt('passes')} must be >= 1, got {passes}")
     if passes > 1 and independent:
-        raise InputError("--passes and --independent exclude each other; drop one of them")
+        raise InputError(f"{opt('passes')} and {opt('independent')} exclude each other; drop "
+                         f"one of them")
     iterations = parse_iterations(given.get("iterations")) or preset.iterations
     long_term = parse_offsets(given.get("long_term")) or preset.long_term
-    init = str(given.get("init", INIT_LATER[0]))
-    first_init = str(given.get("first_frame_init", MULTIPASS_INIT if passes > 1 else "content"))
+    init = str(given.get("init", RenderSettings.init))
+    first_init = str(given.get(
+        "first_frame_init", MULTIPASS_INIT if passes > 1 else ImageSettings.init
+    ))
     temporal_weight = float(given.get(
         "temporal_weight", MULTIPASS_TEMPORAL_WEIGHT if passes > 1 else DEFAULT_TEMPORAL_WEIGHT
     ))
-    dropped: list[str] = []
-    if independent:
-        why = "with --independent (every frame starts as --first-frame-init says, no flow)"
-        _refuse(given, ("init", "long_term", "temporal_weight", "flow", "warp"), why)
-        dropped.append(f"the default --init {init}")
-        if long_term != (1,):
-            dropped.append(f"the {quality} preset's --long-term {_offsets_text(long_term)}")
-        init, long_term = "content", (1,)
-    elif passes > 1:
-        why = (
-            "with --passes (each pass starts from the last one; the temporal loss uses the "
-            "neighbour just rendered)"
-        )
-        _refuse(given, ("init", "long_term"), why)
-        if "iterations" in given and iterations[0] != iterations[1]:
-            raise InputError(
-                "with --passes, --iterations counts the iterations of every pass and frame; "
-                f"give one number, not {given['iterations']}"
-            )
-        if long_term != (1,):
-            dropped.append(f"the {quality} preset's --long-term {_offsets_text(long_term)}")
-        long_term = (1,)
-        after = int(given.get("temporal_after_pass", 8))
-        if after > passes:
-            _refuse(given, ("temporal_after_pass", "temporal_weight"),
-                    f"with --passes {passes}: the temporal loss switches on at pass {after}")
-    else:
-        _refuse(given, ("temporal_after_pass", "blend_weight"),
-                "in a single-pass render (they shape multi-pass renders: --passes 2 or more)")
-    if not independent and passes == 1 and temporal_weight == 0 and init != "prev-warped":
-        _refuse(given, ("flow", "warp", "long_term"),
-                f"with --temporal-weight 0 and --init {init} (no optical flow is used)")
-    if dropped:
-        notes.append(f"not used in this render: {', '.join(dropped)}")
+    init, long_term, dropped = _applicable(
+        given, quality, passes=passes, independent=independent, iterations=iterations,
+        init=init, long_term=long_term, temporal_weight=temporal_weight,
+    )
+    notes = [f"not used in this render: {', '.join(dropped)}"] if dropped else []
     return Resolved(
         settings=_build(source, styles, output, given, preset, passes=passes,
                         independent=independent, iterations=iterations, long_term=long_term,
@@ -262,30 +238,90 @@ def resolve_render(
     )
 
 
+def _applicable(
+    given: Mapping[str, Any],
+    quality: str,
+    *,
+    passes: int,
+    independent: bool,
+    iterations: tuple[int, int],
+    init: str,
+    long_term: tuple[int, ...],
+    temporal_weight: float,
+) -> tuple[str, tuple[int, ...], list[str]]:
+    """Refuse given options that cannot apply; drop preset or default values that cannot.
+
+    Returns the later frames' init and the long-term offsets as they apply, and what was
+    dropped (for one note).
+    """
+    dropped: list[str] = []
+    if independent:
+        why = (
+            f"with {opt('independent')} (every frame starts as {opt('first_frame_init')} "
+            f"says, no flow)"
+        )
+        _refuse(given, ("init", "long_term", "temporal_weight", "flow", "warp"), why)
+        dropped.append(f"the default {opt('init')} {init}")
+        if long_term != (1,):
+            dropped.append(f"the {quality} preset's {opt('long_term')} {_offsets_text(long_term)}")
+        init, long_term = "content", (1,)
+    elif passes > 1:
+        why = (
+            f"with {opt('passes')} (each pass starts from the last one; the temporal loss uses the "
+            "neighbour just rendered)"
+        )
+        _refuse(given, ("init", "long_term"), why)
+        if "iterations" in given and iterations[0] != iterations[1]:
+            raise InputError(
+                f"with {opt('passes')}, {opt('iterations')} counts the iterations of every "
+                f"pass and frame; "
+                f"give one number, not {given['iterations']}"
+            )
+        if long_term != (1,):
+            dropped.append(f"the {quality} preset's {opt('long_term')} {_offsets_text(long_term)}")
+        long_term = (1,)
+        after = int(given.get("temporal_after_pass", 8))
+        if after > passes:
+            _refuse(given, ("temporal_after_pass", "temporal_weight"),
+                    f"with {opt('passes')} {passes}: the temporal loss switches on at pass {after}")
+    else:
+        _refuse(given, ("temporal_after_pass", "blend_weight"),
+                f"in a single-pass render (they shape multi-pass renders: {opt('passes')} 2 or "
+                f"more)")
+    if not independent and passes == 1 and temporal_weight == 0 and init != "prev-warped":
+        _refuse(given, ("flow", "warp", "long_term"),
+                f"with {opt('temporal_weight')} 0 and {opt('init')} {init} (no optical flow is "
+                f"used)")
+    return init, long_term, dropped
+
+
 def _offsets_text(offsets: tuple[int, ...]) -> str:
     return ",".join(str(j) for j in offsets)
 
 
 def _check_styles(given: Mapping[str, Any], styles: tuple[Path, ...]) -> None:
     if not styles:
-        raise InputError("at least one --style image is needed")
+        raise InputError(f"at least one {opt('style')} image is needed")
     masks = given.get("style_mask") or ()
     if masks and len(masks) != len(styles):
         raise InputError(
-            f"{len(styles)} --style but {len(masks)} --style-mask; give one mask per style"
+            f"{len(styles)} {opt('style')} but {len(masks)} {opt('style_mask')}; give one mask "
+            f"per style"
         )
-    blend = parse_floats(given.get("style_weights"), "--style-weights")
+    blend = parse_floats(given.get("style_weights"), f"{opt('style_weights')}")
     if blend is None:
         return
     if len(styles) == 1:
-        raise InputError("--style-weights has no effect with one --style; leave it out")
+        raise InputError(f"{opt('style_weights')} has no effect with one {opt('style')}; leave "
+                         f"it out")
     if len(blend) != len(styles):
         raise InputError(
-            f"{len(styles)} --style but {len(blend)} style weights (--style-weights); give "
+            f"{len(styles)} {opt('style')} but {len(blend)} style weights "
+            f"({opt('style_weights')}); give "
             "one weight per style"
         )
     if any(not w >= 0 for w in blend) or sum(blend) <= 0:
-        raise InputError(f"--style-weights must be >= 0 with a positive sum, got {blend}")
+        raise InputError(f"{opt('style_weights')} must be >= 0 with a positive sum, got {blend}")
 
 
 def _check_output_options(given: Mapping[str, Any], source: Path, output: Path) -> None:
@@ -296,7 +332,7 @@ def _check_output_options(given: Mapping[str, Any], source: Path, output: Path) 
                 "bits per channel of a PNG/TIFF sequence output")
     if "fps" in given and _is_video_file(source):
         raise InputError(
-            f"--fps has no effect on a video source ({source.name} plays at its own rate); "
+            f"{opt('fps')} has no effect on a video source ({source.name} plays at its own rate); "
             "it sets the rate of an image sequence; leave it out"
         )
 
@@ -324,7 +360,7 @@ def _image_settings(
     return ImageSettings(
         size=size,
         style_scale=float(given.get("style_scale", ImageSettings.style_scale)),
-        style_blend=parse_floats(given.get("style_weights"), "--style-weights"),
+        style_blend=parse_floats(given.get("style_weights"), f"{opt('style_weights')}"),
         init=init,
         original_colors=given.get("original_colors"),
         engine=engine,
@@ -407,12 +443,13 @@ def resolve_image(
     bit_depth = int(given.get("bit_depth", 8))
     _check_styles(given, styles)
     if bit_depth not in (8, 16):
-        raise InputError(f"--bit-depth must be 8 or 16, got {bit_depth}")
+        raise InputError(f"{opt('bit_depth')} must be 8 or 16, got {bit_depth}")
     suffix = output.suffix.lower()
     if suffix not in IMAGE_SUFFIXES_OUT:
         raise InputError(f"output {output} must end in .png, .tif or .jpg")
     if bit_depth == 16 and suffix in (".jpg", ".jpeg"):
-        raise InputError("JPEG stores 8 bits per channel; for --bit-depth 16 write a .png or .tif")
+        raise InputError(f"JPEG stores 8 bits per channel; for {opt('bit_depth')} 16 write a "
+                         f".png or .tif")
     if output.parent.exists() and not output.parent.is_dir():
         raise InputError(f"cannot write {output}: {output.parent} is not a folder")
     for path in (content, *styles, *masks):
@@ -425,7 +462,7 @@ def resolve_image(
         init_file = Path(init)
         if not init_file.is_file():
             raise InputError(
-                f"--init must be one of {', '.join(INIT_CHOICES)} or an image file; "
+                f"{opt('init')} must be one of {', '.join(INIT_CHOICES)} or an image file; "
                 f"{init!r} is neither"
             )
     settings = _image_settings(

@@ -17,7 +17,7 @@ import torch
 
 from .color import original_colors
 from .config import DEFAULT_SIZE, EngineSettings
-from .errors import InputError
+from .errors import InputError, opt
 from .networks import LossNetwork, WeightsInfo
 from .optimize import (
     Objective,
@@ -101,7 +101,7 @@ def scale_style(style: np.ndarray, content_size: tuple[int, int], scale: float) 
     ``content_size`` is ``(w, h)``. This is what Ruder et al.'s ``getStyleImages`` does.
     """
     if scale <= 0:
-        raise InputError(f"--style-scale must be > 0, got {scale}")
+        raise InputError(f"{opt('style_scale')} must be > 0, got {scale}")
     h, w = style.shape[:2]
     factor = math.sqrt(content_size[0] * content_size[1] / (w * h)) * scale
     size = (max(16, round(w * factor)), max(16, round(h * factor)))
@@ -180,7 +180,7 @@ def stylize_image(
     """
     h, w = content.shape[:2]
     if settings.size is not None and settings.size < 16:
-        raise InputError(f"--size must be at least 16 pixels, got {settings.size}")
+        raise InputError(f"{opt('size')} must be at least 16 pixels, got {settings.size}")
     size = fit_size(w, h, settings.size)
     content = resize_image(content, size)
     content_t = to_tensor(content, device)

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from .atomic import write_bytes, write_json
-from .errors import InputError, ResumeError
+from .errors import InputError, ResumeError, opt
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -108,12 +108,12 @@ class RunFolder:
             ) from None
         except (OSError, json.JSONDecodeError) as exc:
             raise ResumeError(
-                f"the manifest {self.manifest_path} is unreadable ({exc}); fix: --restart"
+                f"the manifest {self.manifest_path} is unreadable ({exc}); fix: {opt('restart')}"
             ) from exc
         if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
             raise ResumeError(
                 f"{self.manifest_path} was written by another version of videostyle; "
-                "fix: --restart"
+                f"fix: {opt('restart')}"
             )
         return data
 
@@ -148,8 +148,8 @@ class RunFolder:
             if changed:
                 raise ResumeError(
                     f"{self.root} holds a render with other settings ({', '.join(changed)} "
-                    "differ); run the same command to resume it, or add --restart to start "
-                    "over (or --workdir to render elsewhere)"
+                    f"differ); run the same command to resume it, or add {opt('restart')} to start "
+                    f"over (or {opt('workdir')} to render elsewhere)"
                 )
             env_changed = diff_settings(old.get("environment", {}), manifest["environment"])
             if env_changed:

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
 from .. import __version__
-from ..errors import VideostyleError
+from ..errors import VideostyleError, as_flags
 
 app = typer.Typer(
     name="videostyle",
@@ -38,11 +38,11 @@ def echo(message: str, *, err: bool = False) -> None:
 
 
 def note(message: str) -> None:
-    typer.echo(f"videostyle: note: {message}", err=True)
+    typer.echo(f"videostyle: note: {as_flags(message)}", err=True)
 
 
 def warn(message: str) -> None:
-    typer.echo(f"videostyle: warning: {message}", err=True)
+    typer.echo(f"videostyle: warning: {as_flags(message)}", err=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -56,7 +56,7 @@ def errors() -> Iterator[None]:
     try:
         yield
     except VideostyleError as exc:
-        fail(str(exc), exc.exit_code)
+        fail(exc.flagged(), exc.exit_code)
 
 
 @app.callback(invoke_without_command=True)
