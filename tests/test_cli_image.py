@@ -16,7 +16,12 @@ import pytest
 import videostyle.networks
 import videostyle.stylize
 from videostyle.cli import main
-from videostyle.config import DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT
+from videostyle.config import (
+    DEFAULT_PADDING,
+    DEFAULT_START_SIZE,
+    DEFAULT_STYLE_WEIGHT,
+    DEFAULT_TV_WEIGHT,
+)
 from videostyle.networks import WeightsInfo
 from videostyle.stylize import ImageResult
 
@@ -210,8 +215,9 @@ def captured(monkeypatch) -> dict[str, object]:
     """Replace network loading and stylisation; record what the CLI passed."""
     seen: dict[str, object] = {}
 
-    def fake_load(name, *, weights=None, pooling="max", device=None):
-        seen["load"] = {"name": name, "weights": weights, "pooling": pooling, "device": device}
+    def fake_load(name, *, weights=None, pooling="max", padding="zeros", device=None):
+        seen["load"] = {"name": name, "weights": weights, "pooling": pooling,
+                        "padding": padding, "device": device}
         return _Net(name)
 
     def fake_stylize(content, styles, *, network, settings, masks=None, init_image=None,
@@ -240,11 +246,13 @@ def test_options_are_forwarded(files, tmp_path: Path, captured, capsys) -> None:
             "--tv-weight", "0.5", "--style-weights", "0.7,0.3", "--style-scale", "0.5",
             "--style-mask", str(files["mask"]), "--style-mask", str(files["mask"]),
             "--original-colors", "lab", "--pooling", "avg", "--device", "cpu",
-            "--seed", "11", "--tolerance", "0", "-q",
+            "--seed", "11", "--tolerance", "0", "--padding", "zeros", "--start-size", "0", "-q",
         ])
     assert info.value.code == 0, capsys.readouterr().err
     settings = captured["settings"]
     assert settings.size == 40
+    assert settings.start_size is None and settings.engine.padding == "zeros"
+    assert captured["load"]["padding"] == "zeros"
     assert settings.init == "random"
     assert settings.style_blend == (0.7, 0.3)
     assert settings.style_scale == 0.5
@@ -276,7 +284,10 @@ def test_default_weights_and_network(network, files, tmp_path: Path, captured) -
         1.0, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT
     )
     assert captured["settings"].engine.network == network
+    assert captured["settings"].engine.padding == DEFAULT_PADDING
+    assert captured["settings"].start_size == DEFAULT_START_SIZE
     assert captured["load"]["name"] == network
+    assert captured["load"]["padding"] == DEFAULT_PADDING
     if network == "vgg19":
         assert captured["load"]["weights"] == files["style"]
 

@@ -49,9 +49,9 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     def load(name: str, *, weights: Path | None = None, pooling: str = "max",
-             device: Any = None) -> _Net:
+             padding: str = "zeros", device: Any = None) -> _Net:
         seen["load"] = {"name": name, "weights": weights, "pooling": pooling,
-                        "device": str(device)}
+                        "padding": padding, "device": str(device)}
         return _Net()
 
     class FakeRenderer:
@@ -113,6 +113,9 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
      lambda s, c: Path(c["load"]["weights"]).name == "vgg19.pth"),
     ("pooling", ("--pooling", "avg"), (), lambda s, c: s.engine.pooling == "avg"
      and c["load"]["pooling"] == "avg"),
+    ("padding", ("--padding", "zeros"), (), lambda s, c: s.engine.padding == "zeros"
+     and c["load"]["padding"] == "zeros"),
+    ("start_size", ("--start-size", "0"), (), lambda s, c: s.image.start_size is None),
     ("device", ("--device", "cpu"), (), lambda s, c: c["load"]["device"] == "cpu"),
     ("seed", ("--seed", "5"), (), lambda s, c: s.engine.seed == 5),
     ("tolerance", ("--tolerance", "0"), (), lambda s, c: s.engine.optimizer.tolerance == 0),
@@ -190,6 +193,9 @@ IMAGE_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
     ("weights", ("--weights", "{weights}"), ("--network", "vgg19"),
      lambda s, c: Path(c["load"]["weights"]).name == "vgg19.pth"),
     ("pooling", ("--pooling", "avg"), (), lambda s, c: s.engine.pooling == "avg"),
+    ("padding", ("--padding", "replicate"), (), lambda s, c: s.engine.padding == "replicate"
+     and c["load"]["padding"] == "replicate"),
+    ("start_size", ("--start-size", "64"), (), lambda s, c: s.start_size == 64),
     ("device", ("--device", "cpu"), (), lambda s, c: c["load"]["device"] == "cpu"),
     ("seed", ("--seed", "5"), (), lambda s, c: s.engine.seed == 5),
     ("tolerance", ("--tolerance", "0"), (), lambda s, c: s.engine.optimizer.tolerance == 0),

@@ -330,3 +330,22 @@ def test_resolve_device() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="cuda"):
             resolve_device("cuda")
+
+
+@pytest.mark.parametrize(
+    ("padding", "modes"),
+    [("zeros", {"zeros"}), ("replicate", {"replicate"}), ("replicate-first", None)],
+)
+def test_padding_modes(padding, modes) -> None:
+    features = networks._build_features("vgg16", "max", padding)
+    convs = [m for m in features if isinstance(m, nn.Conv2d)]
+    if modes is None:  # replicate on the image only
+        assert convs[0].padding_mode == "replicate"
+        assert {c.padding_mode for c in convs[1:]} == {"zeros"}
+    else:
+        assert {c.padding_mode for c in convs} == modes
+
+
+def test_unknown_padding_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="padding"):
+        networks._build_features("vgg16", "max", "reflect")  # type: ignore[arg-type]

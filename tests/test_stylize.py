@@ -289,3 +289,13 @@ def test_masked_styles_each_half_takes_its_own_style(vgg16, shared: Path) -> Non
     assert d_left[0] < 0.5 * d_left[1], d_left  # left: Starry Night
     assert d_right[1] < 0.5 * d_right[0], d_right  # right: The Scream
     assert math.isfinite(result.losses["total"])
+
+
+def test_scale_sizes_coarse_to_fine() -> None:
+    from videostyle.stylize import scale_sizes
+
+    assert scale_sizes((256, 192), 128, 2**0.5) == [(128, 96), (181, 136), (256, 192)]
+    assert scale_sizes((192, 256), None, 2**0.5) == [(192, 256)]
+    assert scale_sizes((100, 80), 128, 2**0.5) == [(100, 80)]  # start not below the size
+    sizes = scale_sizes((512, 384), 128, 2**0.5)
+    assert sizes[0] == (128, 96) and sizes[-1] == (512, 384) and len(sizes) == 5

@@ -6,7 +6,8 @@ A render's own settings (and how a user's options become them) are in
 Loss weights are in this project's own units: images in ``[0, 1]`` RGB and the mean
 normalisations documented in :mod:`videostyle.losses` (content: mean over ``C*H*W``
 activations of relu4_2; style: mean over the ``C^2`` entries of Gram matrices normalised
-by ``C*H*W``; tv: mean squared neighbour difference in ``[0, 1]`` pixels; temporal: mean
+by ``C*H*W``; tv: mean squared neighbour difference in ``[0, 1]`` pixels (see
+``DEFAULT_TV_WEIGHT`` for the reference's weight in these units); temporal: mean
 over ``C*H*W`` of weighted squared pixel differences in ``[0, 1]``). The defaults were
 chosen on the bundled VGG-16 at 256-512 px; other networks are calibrated onto its
 activation scale when they load (``videostyle.networks.feature_scales``).
@@ -27,7 +28,26 @@ STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "re
 #: VGG-16. Other networks are calibrated onto its activation scale when they load
 #: (``videostyle.networks.feature_scales``), so the same defaults serve them.
 DEFAULT_STYLE_WEIGHT = 3.0
-DEFAULT_TV_WEIGHT = 100.0
+
+#: Total variation. The reference (Johnson's neural-style, used by Ruder et al.) weights it
+#: 1e-3 on 0-255 Caffe pixels, summed over the image, against content weight 5 on Caffe
+#: VGG-19 features: with its gradient (half the summed squared differences) that is
+#: 0.5e-3 * 255^2 * 3 * H * W / (5 / 0.2768^2) = 1.49 * H * W in this project's units
+#: (mean TV, [0, 1] pixels, VGG-16 content), 7.3e4 at 256x192. The term here stays a mean,
+#: so one weight gives the same balance at every size; 2e4 removes the per-pixel colour
+#: speckle of L-BFGS (chroma neighbour difference 3.2 -> ~1.2 times the painting's at
+#: 256 px, docs/look.md) at a small cost in style, where 100 (the former default)
+#: weighted the term at 1e-4 of the objective and did nothing.
+DEFAULT_TV_WEIGHT = 2e4
+
+#: Padding of the loss network's convolutions: replicate in the first one, so the frame's
+#: border is no edge to the network (zero padding draws streaks along the bottom and left
+#: rows), zeros deeper (replicate there too costs ~10 % of the style match).
+DEFAULT_PADDING: Literal["zeros", "replicate", "replicate-first"] = "replicate-first"
+
+#: Coarse-to-fine: longest side of a still's (or a first frame's) first scale, each next
+#: scale sqrt(2) larger up to the output size; None: one scale at the output size.
+DEFAULT_START_SIZE: int | None = 128
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,10 @@ class OptimizerSettings:
     tolerance_window: int = 50
     lbfgs_history: int = 100
     adam_lr: float = 0.02
+    #: Adam only: decay of a bias-corrected exponential moving average of the iterates,
+    #: which becomes the result (0: the last iterate). Averaging removes the iterate noise
+    #: of a fixed-step optimiser.
+    average: float = 0.0
     max_recoveries: int = 3
 
 
@@ -66,9 +90,16 @@ class EngineSettings:
 
     network: str = "vgg16"
     pooling: Literal["max", "avg"] = "max"
+    padding: Literal["zeros", "replicate", "replicate-first"] = DEFAULT_PADDING
     content_layers: tuple[str, ...] = CONTENT_LAYERS
     style_layers: tuple[str, ...] = STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None: equal, summing to 1
+    #: ``none``: each style layer's loss is its mean squared Gram error; ``target``: that
+    #: error over the mean squared entry of the layer's target Gram matrix (a relative
+    #: error, so the deep layers, whose Gram entries are tiny, count as much as the others)
+    style_normalization: Literal["none", "target"] = "none"
+    #: weight of the style's channel means next to its Gram matrices (0: Gram only)
+    style_mean_weight: float = 0.0
     weights: LossWeights = field(default_factory=LossWeights)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     seed: int = 0

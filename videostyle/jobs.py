@@ -22,9 +22,17 @@ import numpy as np
 import torch
 
 from . import flow as flowmod
+from .networks import LossNetwork
 from .optimize import StyleTarget, TemporalTerm, random_init
 from .settings import RenderSettings
-from .stylize import INIT_CHOICES, make_init, mask_tensor, to_tensor
+from .stylize import (
+    INIT_CHOICES,
+    make_init,
+    mask_tensor,
+    prepare_styles,
+    scale_sizes,
+    to_tensor,
+)
 from .stylizer import FrameJob
 from .video import SourceInfo, is_sequence_pattern, read_image, sequence_frames
 from .workdir import RunFolder
@@ -47,6 +55,7 @@ class RenderContext:
     styles: list[np.ndarray]
     targets: list[StyleTarget]
     flows: flowmod.FlowSource
+    network: LossNetwork | None = None  # for style targets at other sizes (coarse-to-fine)
 
     @property
     def start(self) -> int:
@@ -68,6 +77,27 @@ class RenderContext:
             )
             for k, t in enumerate(self.targets)
         ]
+
+    def coarse(self, frame: int) -> list[tuple[tuple[int, int], list[StyleTarget]]]:
+        """The smaller scales of a coarse-to-fine start for ``frame`` (empty: none)."""
+        s = self.settings
+        if self.network is None or s.image.start_size is None:
+            return []
+        scales = scale_sizes(self.size, s.image.start_size, s.image.scale_ratio)[:-1]
+        out = []
+        for size in scales:
+            targets = prepare_styles(
+                self.network, self.styles, content_size=size, settings=s.image,
+                masks=[None] * len(self.styles) if s.style_masks else None, device=self.device,
+            )
+            if s.style_masks:
+                targets = [
+                    dataclasses.replace(t, mask=mask_tensor(style_mask(s, k, frame), size,
+                                                            self.device))
+                    for k, t in enumerate(targets)
+                ]
+            out.append((size, targets))
+        return out
 
     def term(self, warped: np.ndarray, weights: np.ndarray) -> TemporalTerm:
         """A temporal term from a warped frame ``(H, W, 3)`` and its weights ``(H, W)``."""
@@ -128,7 +158,7 @@ def single_pass_job(ctx: RenderContext, frame: int) -> FrameJob:
     seed = s.engine.seed * 1_000_003 + frame  # the same noise when a run resumes
     if frame == ctx.start or s.independent:
         init = first_init(ctx, frame, content, seed)
-        return dataclasses.replace(job, init=init, styles=styles)
+        return dataclasses.replace(job, init=init, styles=styles, coarse=ctx.coarse(frame))
     temporal_on = s.temporal_weight > 0
     warped = _warped_earlier(ctx, frame, weights=temporal_on,
                              extra=(1,) if s.init == "prev-warped" else ())

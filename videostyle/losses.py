@@ -12,6 +12,8 @@ a 128 px preview to a 2K frame.
   are multiplied by the mask first and the normalisation uses the mask's area
   ``C * sum(m)`` instead of the frame's.
 * style (ibid., eq. 4-5): ``sum_l w_l * mean((G_l - A_l)^2)`` over the ``C_l^2`` entries.
+* style means (optional, on top of the Gram matrices): ``sum_l w_l * mean((mu_l - m_l)^2)``
+  over the ``C_l`` channel means ``mu_l`` (with a mask: mask-weighted means).
 * total variation: mean squared difference of horizontally and vertically adjacent pixels.
 * temporal (Ruder, Dosovitskiy & Brox 2016, eq. 7): ``(1/D) sum_k c_k (x_k - w_k)^2`` with
   ``D = C * H * W``, ``w`` the warped earlier stylised frame and ``c`` the per-pixel
@@ -46,6 +48,14 @@ def gram(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
         area = features.new_full((n, 1, 1), float(h * w))
     flat = features.reshape(n, c, h * w)  # (N, C, H*W)
     return torch.bmm(flat, flat.transpose(1, 2)) / (c * area)  # (N, C, C)
+
+
+def channel_means(features: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``(N, C)`` mean activation of each channel (mask-weighted when a mask is given)."""
+    if mask is None:
+        return features.mean(dim=(2, 3))
+    area = mask.sum(dim=(1, 2, 3)).clamp_min(1e-8).view(-1, 1)
+    return (features * mask).sum(dim=(2, 3)) / area
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

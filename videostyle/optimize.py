@@ -16,7 +16,15 @@ import torch.nn.functional as F
 from .config import EngineSettings, LossWeights, OptimizerSettings
 from .errors import InputError, OptimizationError, opt
 from .lbfgs import LBFGS
-from .losses import content_loss, gram, resize_mask, style_loss, temporal_loss, tv_loss
+from .losses import (
+    channel_means,
+    content_loss,
+    gram,
+    resize_mask,
+    style_loss,
+    temporal_loss,
+    tv_loss,
+)
 from .networks import LossNetwork
 
 #: A loss this many times the best seen so far counts as a diverged step.
@@ -51,6 +59,7 @@ class StyleTarget:
     grams: dict[str, torch.Tensor]
     weight: float = 1.0
     mask: torch.Tensor | None = None
+    means: dict[str, torch.Tensor] | None = None  # {layer: (C,)} channel means
 
 
 @dataclass(frozen=True)
@@ -87,9 +96,28 @@ def style_grams(
     network: LossNetwork, image: torch.Tensor, layers: Sequence[str]
 ) -> dict[str, torch.Tensor]:
     """``{layer: (C, C)}`` Gram matrices of one style image ``(1, 3, H, W)``."""
+    return style_statistics(network, image, layers)[0]
+
+
+def style_statistics(
+    network: LossNetwork, image: torch.Tensor, layers: Sequence[str]
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Gram matrices ``{layer: (C, C)}`` and channel means ``{layer: (C,)}`` of one style."""
     with torch.no_grad():
         feats = network(image, layers)
-        return {name: gram(feats[name])[0] for name in layers}
+        grams = {name: gram(feats[name])[0] for name in layers}
+        means = {name: channel_means(feats[name])[0] for name in layers}
+        return grams, means
+
+
+def _mix(blend: Sequence[float], values: Sequence[dict[str, torch.Tensor]],
+         layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The blend-weighted sum of per-layer statistics."""
+    return {
+        name: sum((w * v[name] for w, v in zip(blend, values, strict=True)),
+                  torch.zeros_like(values[0][name]))
+        for name in layers
+    }
 
 
 def build_style_targets(
@@ -121,19 +149,16 @@ def build_style_targets(
         raise InputError(f"style weights must be >= 0 with a positive sum, got {blend}")
     total = float(sum(blend))
     blend = [w / total for w in blend]
-    all_grams = [style_grams(network, s, layers) for s in styles]
+    stats = [style_statistics(network, s, layers) for s in styles]
+    all_grams, all_means = [g for g, _ in stats], [m for _, m in stats]
     if masks is None:
-        mixed = {
-            name: sum((w * g[name] for w, g in zip(blend, all_grams, strict=True)),
-                      torch.zeros_like(all_grams[0][name]))
-            for name in layers
-        }
-        return [StyleTarget(grams=mixed, weight=1.0, mask=None)]
+        return [StyleTarget(grams=_mix(blend, all_grams, layers), weight=1.0, mask=None,
+                            means=_mix(blend, all_means, layers))]
     if len(masks) != len(styles):
         raise InputError(f"{len(styles)} style images but {len(masks)} style masks")
     return [
-        StyleTarget(grams=g, weight=w, mask=m)
-        for g, w, m in zip(all_grams, blend, masks, strict=True)
+        StyleTarget(grams=g, weight=w, mask=m, means=mu)
+        for g, w, m, mu in zip(all_grams, blend, masks, all_means, strict=True)
     ]
 
 
@@ -151,9 +176,19 @@ def _content(obj: Objective, image: torch.Tensor, feats: dict[str, torch.Tensor]
 
 def _style(obj: Objective, image: torch.Tensor, feats: dict[str, torch.Tensor]) -> torch.Tensor:
     style = image.new_zeros(())
-    for target, masks in zip(obj.styles, obj.layer_masks, strict=True):
+    for target, masks, layer_weights in zip(
+        obj.styles, obj.layer_masks, obj.target_layer_weights, strict=True
+    ):
         grams = {n: gram(feats[n], None if masks is None else masks[n]) for n in obj.style_layers}
-        style = style + target.weight * style_loss(grams, target.grams, obj.layer_weights)
+        style = style + target.weight * style_loss(grams, target.grams, layer_weights)
+        if obj.mean_weight > 0 and target.means is not None:
+            means = {
+                n: channel_means(feats[n], None if masks is None else masks[n])
+                for n in obj.style_layers
+            }
+            style = style + target.weight * obj.mean_weight * style_loss(
+                means, target.means, obj.layer_weights
+            )
     return style
 
 
@@ -199,6 +234,7 @@ class Objective:
         self.content_layers = tuple(settings.content_layers)
         self.style_layers = tuple(settings.style_layers)
         self.layer_weights = settings.layer_weights()
+        self.mean_weight = settings.style_mean_weight
         self.layers = sorted(set(self.content_layers) | set(self.style_layers))
         self.styles = list(styles)
         self.temporal = list(temporal)
@@ -209,6 +245,16 @@ class Objective:
                 name: (f.shape[-1], f.shape[-2])
                 for name, f in network(content, self.style_layers).items()
             }
+        # Relative normalisation: each layer's squared Gram error over its target's mean
+        # squared entry, so that every layer counts (the deep layers' Gram entries are
+        # orders of magnitude smaller than relu2_1's and relu3_1's).
+        self.target_layer_weights: list[dict[str, float]] = [
+            self.layer_weights if settings.style_normalization == "none" else {
+                name: w / max(float(t.grams[name].pow(2).mean()), 1e-12)
+                for name, w in self.layer_weights.items()
+            }
+            for t in self.styles
+        ]
         self.layer_masks: list[dict[str, torch.Tensor] | None] = [
             None if t.mask is None
             else {name: resize_mask(t.mask, sizes[name]) for name in self.style_layers}
@@ -251,6 +297,22 @@ class _Diverged(Exception):
     """The loss or the image became non-finite (or exploded)."""
 
 
+class _Average:
+    """A bias-corrected exponential moving average of the iterates (as Adam's moments)."""
+
+    def __init__(self, x: torch.Tensor, decay: float) -> None:
+        self.decay = decay
+        self.value = torch.zeros_like(x)
+        self.weight = 0.0
+
+    def update(self, x: torch.Tensor) -> None:
+        self.value.mul_(self.decay).add_(x.detach(), alpha=1.0 - self.decay)
+        self.weight = self.weight * self.decay + (1.0 - self.decay)
+
+    def get(self) -> torch.Tensor:
+        return self.value / self.weight
+
+
 class _Run:
     """Book-keeping shared by the closure: iterations, history, best iterate, stopping."""
 
@@ -270,6 +332,11 @@ class _Run:
         self.history: list[float] = []
         self.best_loss = initial_total
         self.best_x = x.detach().clone()
+        self.average: _Average | None = None
+        if settings.optimizer == "adam" and settings.average > 0:
+            if not settings.average < 1:
+                raise InputError(f"average must be in [0, 1), got {settings.average}")
+            self.average = _Average(x, settings.average)
 
     def evaluate(self, objective: Objective) -> dict[str, float]:
         """The weighted losses at ``x``, with their gradient left in ``x.grad``; records
@@ -338,6 +405,10 @@ def _attempt(
     while True:
         losses = run.evaluate(objective)
         adam.step()
+        with torch.no_grad():
+            x.clamp_(0.0, 1.0)  # outside the range the clamped objective has no gradient
+            if run.average is not None:
+                run.average.update(x)
         run.finish_iteration(losses)  # the loss at the point this step started from
 
 
@@ -386,7 +457,12 @@ def optimize(
                 ) from None
             with torch.no_grad():
                 x.copy_(run.best_x)
+            if run.average is not None:
+                run.average = _Average(x, settings.average)
             lr_scale /= 2
+    if run.average is not None and run.average.weight > 0:
+        with torch.no_grad():
+            x.copy_(run.average.get())
     with torch.no_grad():
         final = _floats(objective(x))
         image = x.detach().clamp(0.0, 1.0)

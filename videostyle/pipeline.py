@@ -190,7 +190,7 @@ class Renderer:
         )
         with self._flows(run, size) as flows:  # 5. optical flow, ahead of the stylizer
             ctx = jobs.RenderContext(self.s, info, run, frames, size, self.device, styles,
-                                     targets, flows)
+                                     targets, flows, self.network)
             computed = self._chain(ctx)  # 6. one job per frame, stylised and stored
         self._encode(info, run, frames)  # 7. the output, at the source's exact rate
         return RenderResult(

@@ -349,6 +349,7 @@ def _image_settings(
     engine = EngineSettings(
         network=str(given.get("network", EngineSettings.network)),
         pooling=given.get("pooling", EngineSettings.pooling),
+        padding=given.get("padding", EngineSettings.padding),
         weights=LossWeights(
             content=float(given.get("content_weight", LossWeights.content)),
             style=float(given.get("style_weight", LossWeights.style)),
@@ -357,8 +358,10 @@ def _image_settings(
         optimizer=optimizer,
         seed=int(given.get("seed", EngineSettings.seed)),
     )
+    start_size = int(given.get("start_size", ImageSettings.start_size or 0))
     return ImageSettings(
         size=size,
+        start_size=start_size or None,
         style_scale=float(given.get("style_scale", ImageSettings.style_scale)),
         style_blend=parse_floats(given.get("style_weights"), f"{opt('style_weights')}"),
         init=init,

@@ -7,6 +7,7 @@ in ``[0, 1]`` (white = the style applies there).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from .color import original_colors
-from .config import DEFAULT_SIZE, EngineSettings
+from .config import DEFAULT_SIZE, DEFAULT_START_SIZE, EngineSettings
 from .errors import InputError, opt
 from .networks import LossNetwork, WeightsInfo
 from .optimize import (
@@ -28,6 +29,7 @@ from .optimize import (
     build_style_targets,
     optimize,
     random_init,
+    resize_to,
 )
 from .video import fit_size
 
@@ -42,6 +44,10 @@ class ImageSettings:
     ``style_blend``: one weight per style image, normalised to sum 1 (None: equal).
     ``style_scale``: linear size of the style relative to the content's area (Ruder's
     ``getStyleImages``: area matched to the content's, then times ``style_scale ** 2``).
+    ``start_size``: coarse-to-fine: the longest side of the first scale (``None``: one
+    scale, at the output size). Each later scale is ``scale_ratio`` times larger, the last
+    one the output size; each starts from the previous result, upsampled.
+    ``coarse_iterations``: iterations at each scale but the last (``None``: as the last).
     """
 
     size: int | None = DEFAULT_SIZE
@@ -49,6 +55,9 @@ class ImageSettings:
     style_blend: tuple[float, ...] | None = None
     init: str = "content"
     original_colors: str | None = None
+    start_size: int | None = DEFAULT_START_SIZE
+    scale_ratio: float = math.sqrt(2)
+    coarse_iterations: int | None = None
     engine: EngineSettings = field(default_factory=EngineSettings)
 
 
@@ -157,6 +166,83 @@ def prepare_styles(
     )
 
 
+def scale_sizes(
+    size: tuple[int, int], start: int | None, ratio: float
+) -> list[tuple[int, int]]:
+    """The ``(w, h)`` of each scale of a coarse-to-fine run, coarsest first, ``size`` last.
+
+    The longest side goes from ``start`` up by ``ratio`` per scale; scales within 10 % of
+    the output size is left out. ``start`` None (or not below the size) gives one scale.
+
+    >>> scale_sizes((256, 192), 128, 2 ** 0.5)
+    [(128, 96), (181, 136), (256, 192)]
+    """
+    w, h = size
+    longest = max(w, h)
+    if start is None or start >= longest:
+        return [size]
+    if ratio <= 1:
+        raise InputError(f"the scale ratio must be > 1, got {ratio}")
+    sides: list[int] = []
+    side = float(longest)
+    while side / ratio >= start * 0.999:
+        side /= ratio
+        sides.append(round(side))
+    sides = [s for s in reversed(sides) if s * 1.1 < longest]
+    return [fit_size(w, h, s) for s in sides] + [size]
+
+
+def coarse_to_fine(
+    network: LossNetwork,
+    content: torch.Tensor,
+    init: torch.Tensor,
+    targets_at: Callable[[tuple[int, int]], list[StyleTarget]],
+    *,
+    settings: ImageSettings,
+    callback: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[torch.Tensor, dict[str, float] | None]:
+    """The scales of a coarse-to-fine run before the last one (see :func:`scale_sizes`).
+
+    Args:
+        content: ``(1, 3, H, W)`` the content at the output size.
+        init: ``(1, 3, H, W)`` the start at the output size; shrunk to the first scale.
+        targets_at: the style targets for a content of size ``(w, h)``.
+
+    Returns:
+        The start for the last scale (the previous scale's result upsampled to
+        ``(H, W)``; ``init`` itself with one scale) and the losses at the first scale's
+        start (None with one scale).
+    """
+    h, w = content.shape[-2:]
+    sizes = scale_sizes((w, h), settings.start_size, settings.scale_ratio)
+    optimizer = settings.engine.optimizer
+    if settings.coarse_iterations is not None:
+        optimizer = dataclasses.replace(optimizer, iterations=settings.coarse_iterations)
+    image = init
+    first: dict[str, float] | None = None
+    for sw, sh in sizes[:-1]:
+        objective = Objective(
+            network,
+            content=resize_to(content, (sw, sh)),
+            styles=targets_at((sw, sh)),
+            settings=settings.engine,
+        )
+        result = optimize(
+            objective,
+            resize_to(image, (sw, sh)),
+            settings=optimizer,
+            callback=callback,
+            should_stop=should_stop,
+        )
+        if first is None:
+            first = result.initial_losses
+        image = result.image
+        if result.stop_reason == "interrupted":
+            break
+    return resize_to(image, (w, h)), first
+
+
 def stylize_image(
     content: np.ndarray,
     styles: Sequence[np.ndarray],
@@ -184,9 +270,12 @@ def stylize_image(
     size = fit_size(w, h, settings.size)
     content = resize_image(content, size)
     content_t = to_tensor(content, device)
-    targets = prepare_styles(
-        network, styles, content_size=size, settings=settings, masks=masks, device=device
-    )
+
+    def targets_at(scale: tuple[int, int]) -> list[StyleTarget]:
+        return prepare_styles(
+            network, styles, content_size=scale, settings=settings, masks=masks, device=device
+        )
+
     init = make_init(
         settings.init,
         content=content_t,
@@ -194,8 +283,13 @@ def stylize_image(
         seed=settings.engine.seed,
         image=init_image,
     )
+    init, first_losses = coarse_to_fine(
+        network, content_t, init, targets_at, settings=settings, callback=callback,
+        should_stop=should_stop,
+    )
     objective = Objective(
-        network, content=content_t, styles=targets, settings=settings.engine, temporal=temporal
+        network, content=content_t, styles=targets_at(size), settings=settings.engine,
+        temporal=temporal,
     )
     result = optimize(
         objective,
@@ -210,7 +304,7 @@ def stylize_image(
     return ImageResult(
         image=image,
         losses=result.losses,
-        initial_losses=result.initial_losses,
+        initial_losses=first_losses or result.initial_losses,
         iterations=result.iterations,
         stop_reason=result.stop_reason,
         weights=network.weights,

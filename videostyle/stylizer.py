@@ -25,10 +25,12 @@ from .errors import Interrupted
 from .networks import LossNetwork
 from .optimize import (
     Objective,
+    OptimizeResult,
     ProgressCallback,
     StyleTarget,
     TemporalTerm,
     optimize,
+    resize_to,
 )
 from .stylize import to_image
 
@@ -41,7 +43,9 @@ class FrameJob:
     start image; ``styles``: the style targets with this frame's masks; ``temporal``:
     earlier stylised frames warped into this one with their consistency weights, and
     ``temporal_weight`` their weight (0 without terms); ``iterations``: the optimiser's
-    budget (0: the content passes through unchanged); ``label``: names the frame in
+    budget (0: the content passes through unchanged) at each scale; ``coarse``: the
+    smaller scales of a coarse-to-fine start, coarsest first, as ``((width, height),
+    style targets at that size)`` (empty: one scale); ``label``: names the frame in
     messages (``frame 12``, ``pass 3, frame 12``).
     """
 
@@ -52,6 +56,7 @@ class FrameJob:
     iterations: int
     temporal: Sequence[TemporalTerm] = ()
     temporal_weight: float = 0.0
+    coarse: Sequence[tuple[tuple[int, int], Sequence[StyleTarget]]] = ()
     label: str = ""
 
 
@@ -108,17 +113,30 @@ class OptimizingStylizer:
             ),
             optimizer=dataclasses.replace(self.engine.optimizer, iterations=job.iterations),
         )
-        objective = Objective(
-            self.network, content=job.content, styles=job.styles, settings=engine,
-            temporal=job.temporal,
-        )
-        result = optimize(
-            objective, job.init, settings=engine.optimizer, callback=self.on_iteration,
-            should_stop=self.should_stop,
-        )
-        if result.stop_reason == "interrupted":
-            raise Interrupted(f"stopped while rendering {job.label or f'frame {job.frame}'}")
+        init = job.init
+        for size, styles in job.coarse:  # coarse-to-fine: each scale starts the next
+            start = resize_to(init, size)
+            result = self._optimize(job, engine, resize_to(job.content, size), styles, start)
+            init = resize_to(result.image, (job.content.shape[-1], job.content.shape[-2]))
+        result = self._optimize(job, engine, job.content, job.styles, init, job.temporal)
         return FrameResult(
             image=to_image(result.image), iterations=result.iterations, losses=result.losses,
             stop_reason=result.stop_reason,
         )
+
+    def _optimize(
+        self,
+        job: FrameJob,
+        engine: EngineSettings,
+        content: torch.Tensor,
+        styles: Sequence[StyleTarget],
+        init: torch.Tensor,
+        temporal: Sequence[TemporalTerm] = (),
+    ) -> OptimizeResult:
+        objective = Objective(self.network, content=content, styles=styles, settings=engine,
+                              temporal=temporal)
+        result = optimize(objective, init, settings=engine.optimizer,
+                          callback=self.on_iteration, should_stop=self.should_stop)
+        if result.stop_reason == "interrupted":
+            raise Interrupted(f"stopped while rendering {job.label or f'frame {job.frame}'}")
+        return result

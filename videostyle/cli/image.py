@@ -47,7 +47,8 @@ def image(ctx: typer.Context, **values: Any) -> None:
                             given=o.given(ctx, values, exclude=("content", "style", "output")))
         device = resolve_device(values["device"])
         net = load_network(job.settings.engine.network, weights=values["weights"],
-                           pooling=job.settings.engine.pooling, device=device)
+                           pooling=job.settings.engine.pooling,
+                           padding=job.settings.engine.padding, device=device)
         started = time.monotonic()
         with iteration_bar(job.settings.engine.optimizer.iterations, values["quiet"],
                            job.content.name) as callback:

@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover
 
 from .. import flow as flowmod
 from ..config import EngineSettings, LossWeights, OptimizerSettings
+from ..networks import PADDINGS
 from ..stylize import ImageSettings
 
 
@@ -108,6 +109,7 @@ Pooling = choice("Pooling", ("max", "avg"))
 Device = choice("Device", ("auto", "cpu", "cuda", "mps"))
 Colors = choice("Colors", ("yuv", "ycrcb", "luv", "lab"))
 Warp = choice("Warp", tuple(flowmod.WARP_INTERPOLATIONS))
+Padding = choice("Padding", PADDINGS)
 
 # ---- options shared by `image` and `render` ---------------------------------------------
 _ENGINE, _WEIGHTS, _OPT = EngineSettings(), LossWeights(), OptimizerSettings()
@@ -133,6 +135,12 @@ WEIGHTS = Opt("weights", Path | None, None,
               "VGG-19 weights file (state_dict of torchvision's vgg19().features) [default: "
               "$VIDEOSTYLE_WEIGHTS with --network vgg19, else torchvision's download].")
 POOLING = Opt("pooling", Pooling, Pooling(_ENGINE.pooling), "Pooling in the loss network.")
+PADDING = Opt("padding", Padding, Padding(_ENGINE.padding), "Padding of the loss network's "
+              "convolutions: replicate-first (the image's border is no edge), replicate (every "
+              "convolution) or zeros.")
+START_SIZE = Opt("start_size", int, ImageSettings.start_size or 0, "Coarse-to-fine (a still, "
+                 "and the first frame of a render): longest side of the first scale, each next "
+                 "one sqrt(2) larger up to the output size (0: one scale).", extra={"min": 0})
 DEVICE = Opt("device", Device, Device("auto"), "Where to compute.")
 SEED = Opt("seed", int, _ENGINE.seed, "Seed of random initialisation.")
 TOLERANCE = Opt("tolerance", float, _OPT.tolerance,
@@ -141,5 +149,6 @@ TOLERANCE = Opt("tolerance", float, _OPT.tolerance,
 QUIET = Opt("quiet", bool, False, "No progress output.", decls=("--quiet", "-q"))
 
 #: The loss and network options, in the order both commands list them.
-ENGINE_OPTIONS = (CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, STYLE_WEIGHTS, STYLE_SCALE)
-NETWORK_OPTIONS = (COLORS, NETWORK, WEIGHTS, POOLING, DEVICE, SEED, TOLERANCE)
+ENGINE_OPTIONS = (CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, STYLE_WEIGHTS, STYLE_SCALE,
+                  START_SIZE)
+NETWORK_OPTIONS = (COLORS, NETWORK, WEIGHTS, POOLING, PADDING, DEVICE, SEED, TOLERANCE)

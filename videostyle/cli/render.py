@@ -100,7 +100,8 @@ def render(ctx: typer.Context, **values: Any) -> None:
         settings = resolved.settings
         device = resolve_device(values["device"])
         net = load_network(settings.engine.network, weights=given.get("weights"),
-                           pooling=settings.engine.pooling, device=device)
+                           pooling=settings.engine.pooling, padding=settings.engine.padding,
+                           device=device)
         stop.install()
         with frame_bar(quiet) as (on_frame, on_iteration):
             renderer = Renderer(settings, network=net, device=device, on_frame=on_frame,
