@@ -36,7 +36,7 @@ from videostyle.config import (
     OptimizerSettings,
 )
 from videostyle.networks import load_network, resolve_device
-from videostyle.quality import content_ratio, speckle_ratio, style_ratio
+from videostyle.quality import look_ratios, speckle_ratio
 from videostyle.stylize import ImageSettings, stylize_image
 from videostyle.video import read_image, write_image
 
@@ -141,11 +141,12 @@ def measure(
 ) -> dict[str, object]:
     """The three ratios of a stylised image, judged by the bundled VGG-16 (max pooling)."""
     judge = load_network("vgg16", padding=padding)  # type: ignore[arg-type]
+    ratios = look_ratios(judge, out, content, style)
     return {
         "size": f"{out.shape[1]}x{out.shape[0]}",
         "speckle_ratio": round(speckle_ratio(out, style), 4),
-        "style_ratio": round(style_ratio(judge, out, content, style), 4),
-        "content_ratio": round(content_ratio(judge, out, content, style), 4),
+        "style_ratio": round(ratios[0], 4),
+        "content_ratio": round(ratios[1], 4),
     }
 
 

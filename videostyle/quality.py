@@ -8,12 +8,12 @@
 * :func:`speckle_ratio`: ``chroma_speckle(output) / chroma_speckle(style')`` with ``style'``
   the style painting resized (area interpolation, aspect kept) to the output's width: how
   much more colour speckle the output has than the painting at the same scale.
-* :func:`style_ratio`: ``mean_l ||G_l(output) - A_l||_F / ||G_l(content) - A_l||_F`` over
+* :func:`look_ratios`, first: ``mean_l ||G_l(output) - A_l||_F / ||G_l(content) - A_l||_F`` over
   the package's five style layers, ``G_l`` the normalised Gram matrices and ``A_l`` those
   of the style scaled as ``videostyle image`` scales it (area matched to the content's).
   Each layer counts equally (a ratio of summed squared errors would be the relu3_1 ratio
   alone: its Gram errors are orders of magnitude larger than the other layers').
-* :func:`content_ratio`: ``||F(output) - F(content)|| / ||F(style'') - F(content)||`` over
+* :func:`look_ratios`, second: ``||F(output) - F(content)|| / ||F(style'') - F(content)||`` over
   the relu4_2 activations ``F``, ``style''`` the style resized to the content's size.
 
 Both network measures leave out a margin, see below.
@@ -77,47 +77,37 @@ def _inner(features: dict[str, torch.Tensor], margin: int) -> dict[str, torch.Te
     return out
 
 
-def style_ratio(
+def look_ratios(
     network: LossNetwork,
     output: np.ndarray,
     content: np.ndarray,
     style: np.ndarray,
     margin: int = MARGIN,
-) -> float:
-    """Mean over the style layers of the Gram distance output -> style over content -> style.
+) -> tuple[float, float]:
+    """``(style ratio, content ratio)`` of ``output`` (see the module docstring).
 
-    ``content`` is resized to the output's size.
+    Style: the mean over the style layers of the Gram distance output -> style over
+    content -> style. Content: the relu4_2 distance output -> content over style ->
+    content. ``content`` and ``style`` are resized to the output's size as described above.
     """
     h, w = output.shape[:2]
     content = resize_image(content, (w, h))
-    scaled = scale_style(style, (w, h), 1.0)
     with torch.no_grad():
-        target = _inner(network(to_tensor(scaled), STYLE_LAYERS), margin)
-        out = _inner(network(to_tensor(output), STYLE_LAYERS), margin)
-        base = _inner(network(to_tensor(content), STYLE_LAYERS), margin)
+        feats = {
+            name: _inner(network(to_tensor(image), STYLE_LAYERS + CONTENT_LAYERS), margin)
+            for name, image in (
+                ("target", scale_style(style, (w, h), 1.0)), ("out", output),
+                ("base", content), ("style", resize_image(style, (w, h))),
+            )
+        }
         ratios = []
         for n in STYLE_LAYERS:
-            a = gram(target[n])
-            ratios.append(float((gram(out[n]) - a).norm() / (gram(base[n]) - a).norm()))
-    return sum(ratios) / len(ratios)
+            a = gram(feats["target"][n])
+            ratios.append(float((gram(feats["out"][n]) - a).norm()
+                                / (gram(feats["base"][n]) - a).norm()))
 
+        def distance(image: str) -> float:
+            return sum(float((feats[image][n] - feats["base"][n]).norm())
+                       for n in CONTENT_LAYERS)
 
-def content_ratio(
-    network: LossNetwork,
-    output: np.ndarray,
-    content: np.ndarray,
-    style: np.ndarray,
-    margin: int = MARGIN,
-) -> float:
-    """Content distance output -> content over style -> content (all at the output's size)."""
-    h, w = output.shape[:2]
-    content = resize_image(content, (w, h))
-    style = resize_image(style, (w, h))
-    with torch.no_grad():
-        target = _inner(network(to_tensor(content), CONTENT_LAYERS), margin)
-
-        def distance(image: np.ndarray) -> float:
-            feats = _inner(network(to_tensor(image), CONTENT_LAYERS), margin)
-            return sum(float((feats[n] - target[n]).norm()) for n in CONTENT_LAYERS)
-
-        return distance(output) / distance(style)
+        return sum(ratios) / len(ratios), distance("out") / distance("style")
