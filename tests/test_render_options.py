@@ -23,8 +23,7 @@ the optimiser and the assertions.
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -35,7 +34,6 @@ import torch
 from clips import assert_one_error_line, make_style
 
 from videostyle import video
-from videostyle.cli import main
 from videostyle.flow import write_flo
 from videostyle.networks import LossNetwork
 from videostyle.workdir import default_workdir
@@ -47,37 +45,7 @@ QUICK = ("--size", "64", "--iterations", "20,10", "--seed", "0", "--quiet")
 Cli = Callable[..., tuple[int, str, str]]
 
 
-# ---- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def main_cli(
-             capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, vgg16_cache: Path
-             ) -> Iterator[Cli]:
-    """``main(argv)`` in this process: returns (exit code, stdout, stderr).
-
-    One thread (renders compare bit for bit), the session's private weights cache; the
-    signal handlers that ``render`` installs are put back afterwards.
-    """
-    monkeypatch.setenv("VIDEOSTYLE_CACHE", str(vgg16_cache))
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-
-    def run(*args: str | Path) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        code = exc.value.code
-        return (code if isinstance(code, int) else 0 if code is None else 1), out, err
-
-    try:
-        yield run
-    finally:
-        torch.set_num_threads(threads)
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+# ---- helpers ------------------------------------------------------------------------------
 
 
 def ok(result: tuple[int, str, str]) -> str:
@@ -207,7 +175,7 @@ def gram_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> flo
 
 @pytest.mark.slow
 def test_style_weights_pull_the_frames_toward_the_heavier_style(
-    main_cli: Cli, vgg16: LossNetwork, tmp_path: Path
+    cli: Cli, vgg16: LossNetwork, tmp_path: Path
 ) -> None:
     style_a = stripes(tmp_path / "stripes.png")
     style_b = checker(tmp_path / "checker.png")
@@ -221,7 +189,7 @@ def test_style_weights_pull_the_frames_toward_the_heavier_style(
     for name, weights in (("a_heavy", "0.8,0.2"), ("b_heavy", "0.2,0.8")):
         output = tmp_path / name / "out_%04d.png"
         output.parent.mkdir()
-        ok(main_cli("render", source, "--fps", FPS, "-s", style_a, "-s", style_b,
+        ok(cli("render", source, "--fps", FPS, "-s", style_a, "-s", style_b,
                     "--style-weights", weights, "-o", output, "--bit-depth", "16",
                     "--size", "64", "--iterations", "60", "--style-weight", "30",
                     "--quiet"))  # fmt: skip
@@ -265,13 +233,13 @@ def luma_chroma(rgb: np.ndarray, space: str) -> tuple[np.ndarray, np.ndarray]:
     ("space", "chroma_tol", "min_luma_change"), [("yuv", 1e-3, 0.03), ("lab", 0.05, 3.0)]
 )
 def test_original_colors_keep_each_source_frames_chroma(
-    main_cli: Cli, tmp_path: Path, space: str, chroma_tol: float, min_luma_change: float
+    cli: Cli, tmp_path: Path, space: str, chroma_tol: float, min_luma_change: float
 ) -> None:
     source, _ = moving_sequence(tmp_path / "src", n=3, step=(3, 1), seed=1)
     style = stripes(tmp_path / "stripes.png")  # red and white: nothing like the source
     output = tmp_path / "out" / "out_%04d.png"
     output.parent.mkdir()
-    ok(main_cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
+    ok(cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
                 "--original-colors", space, *QUICK))  # fmt: skip
 
     sources = [read_rgb(tmp_path / "src" / f"src_{t:04d}.png") for t in (1, 2, 3)]
@@ -293,7 +261,7 @@ def test_original_colors_keep_each_source_frames_chroma(
 
 
 @pytest.mark.slow
-def test_flow_folder_with_reference_names_steers_the_render(main_cli: Cli, tmp_path: Path) -> None:
+def test_flow_folder_with_reference_names_steers_the_render(cli: Cli, tmp_path: Path) -> None:
     from videostyle.evaluate import temporal_error
 
     n = 4
@@ -304,7 +272,7 @@ def test_flow_folder_with_reference_names_steers_the_render(main_cli: Cli, tmp_p
     for name, folder in (("right", gt), ("wrong", wrong)):
         output = tmp_path / name / "out_%04d.png"
         output.parent.mkdir()
-        ok(main_cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
+        ok(cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
                     "--flow", folder, "--long-term", "1", *QUICK))  # fmt: skip
         workdir = default_workdir(output)
         assert list((workdir / "flow").glob("*.flo")) == []  # nothing estimated
@@ -324,7 +292,7 @@ def test_flow_folder_with_reference_names_steers_the_render(main_cli: Cli, tmp_p
             (partial / f.name).write_bytes(f.read_bytes())
     output = tmp_path / "partial_out" / "out.mp4"
     output.parent.mkdir()
-    code, _, err = main_cli("render", source, "--fps", FPS, "-s", style, "-o", output,
+    code, _, err = cli("render", source, "--fps", FPS, "-s", style, "-o", output,
                             "--flow", partial, "--long-term", "1", *QUICK)  # fmt: skip
     assert code != 0
     assert "backward_3_2.flo" in assert_one_error_line(err)
@@ -335,7 +303,7 @@ def test_flow_folder_with_reference_names_steers_the_render(main_cli: Cli, tmp_p
 
 @pytest.mark.slow
 def test_multipass_starts_the_temporal_loss_at_its_pass_and_blends_neighbours(
-    main_cli: Cli, tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     n = 3
     source, _ = moving_sequence(tmp_path / "src", n=n, step=(2, 0), size=(48, 36), seed=3)
@@ -344,7 +312,7 @@ def test_multipass_starts_the_temporal_loss_at_its_pass_and_blends_neighbours(
     for blend in ("1", "0"):
         output = tmp_path / f"blend{blend}" / "out.mp4"
         output.parent.mkdir()
-        ok(main_cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--size", "48",
+        ok(cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--size", "48",
                     "--passes", "3", "--temporal-after-pass", "2", "--iterations", "5",
                     "--blend-weight", blend, "--seed", "0", "--quiet"))  # fmt: skip
         runs[blend] = default_workdir(output)
@@ -393,7 +361,7 @@ def read_rgb_bytes(data: bytes) -> np.ndarray:
 
 @pytest.mark.slow
 def test_default_render_flickers_at_most_half_as_much_as_independent(
-    main_cli: Cli, tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     source, gt = moving_sequence(tmp_path / "src", n=6, step=(2, 1), seed=4)
     # a smooth colourful style (the saturated stripes' style loss, ~1e7 after 20
@@ -403,9 +371,9 @@ def test_default_render_flickers_at_most_half_as_much_as_independent(
     for name, extra in (("default", ()), ("independent", ("--independent",))):
         output = tmp_path / name / "out_%04d.png"
         output.parent.mkdir()
-        ok(main_cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
+        ok(cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
                     *QUICK, *extra))  # fmt: skip
-        report = json.loads(ok(main_cli("evaluate", output, "--source", source, "--flow", gt,
+        report = json.loads(ok(cli("evaluate", output, "--source", source, "--flow", gt,
                                         "--fps", FPS, "--json")))  # fmt: skip
         assert [f["frame"] for f in report["frames"]] == [2, 3, 4, 5, 6]
         means[name] = report["mean_paper"]
@@ -414,7 +382,7 @@ def test_default_render_flickers_at_most_half_as_much_as_independent(
 
 @pytest.mark.slow
 def test_temporal_term_pulls_frames_toward_the_warped_previous_frame(
-    main_cli: Cli, tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     """The temporal loss alone, without the warped start that does most of the work in a
     default render: later frames start from their content frame.
@@ -431,7 +399,7 @@ def test_temporal_term_pulls_frames_toward_the_warped_previous_frame(
     for name, weight in (("temporal", "1e8"), ("none", "0")):
         output = tmp_path / name / "out_%04d.png"
         output.parent.mkdir()
-        ok(main_cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
+        ok(cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
                     "--init", "content", "--temporal-weight", weight, *QUICK))  # fmt: skip
         report = temporal_error(video.probe(output, fps=Fraction(24)),
                                 video.probe(source, fps=Fraction(24)), flow=str(gt))  # fmt: skip
@@ -447,14 +415,14 @@ def test_temporal_term_pulls_frames_toward_the_warped_previous_frame(
 
 @pytest.mark.parametrize("estimated", [False, True], ids=["flo-files", "dis"])
 def test_flow_panels_show_the_motions_hue_and_the_disoccluded_strip(
-    main_cli: Cli, tmp_path: Path, estimated: bool
+    cli: Cli, tmp_path: Path, estimated: bool
 ) -> None:
     width, height, n = 64, 48, 4
     # content moves right by 3 px a frame: the flow t -> t-1 points left, (-3, 0), and
     # columns 0..2 of frame t show what frame t-1 did not (they come from outside it)
     source, gt = moving_sequence(tmp_path / "src", n=n, step=(3, 0), seed=5)
     output = tmp_path / "panels.mp4"
-    ok(main_cli("flow", source, "-o", output, "--flow", "dis" if estimated else gt,
+    ok(cli("flow", source, "-o", output, "--flow", "dis" if estimated else gt,
                 "--fps", FPS))  # fmt: skip
     info = video.probe(output)
     assert (info.width, info.height, info.n_frames) == (3 * width, height, n - 1)
