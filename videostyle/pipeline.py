@@ -93,6 +93,11 @@ class _Step:
     png: Path
     record: Path
     build: Callable[[], FrameJob]
+    done: bool  # already stored (checked once, when the chain starts)
+
+
+def _step(frame: int, png: Path, record: Path, build: Callable[[], FrameJob]) -> _Step:
+    return _Step(frame, png, record, build, RunFolder.is_committed(png, record))
 
 
 def _environment(device: torch.device) -> dict[str, Any]:
@@ -181,9 +186,9 @@ class Renderer:
         for note in notes:
             if self.on_note is not None:
                 self.on_note(note)
+        styles = [read_image(p) for p in self.s.styles]  # a bad style refused before work too
         self._open(run, info, frames, size)  # 2. the run folder (refuses a mismatched resume)
         self._decode(info, run, frames, size)  # 3. source frames at the render size
-        styles = [read_image(p) for p in self.s.styles]
         targets = prepare_styles(  # 4. style Gram matrices, once (per style with masks)
             self.network, styles, content_size=size, settings=self.s.image,
             masks=[None] * len(styles) if self.s.style_masks else None, device=self.device,
@@ -265,17 +270,17 @@ class Renderer:
             if schedule is not None:
                 schedule(multipass.flow_pairs(ctx))
             steps = [
-                _Step(f, run.pass_path(p, f), run.pass_path(p, f).with_suffix(".json"),
+                _step(f, run.pass_path(p, f), run.pass_path(p, f).with_suffix(".json"),
                       partial(multipass.job, ctx, p, f))
                 for p, f in multipass.steps(ctx)
             ]
             computed = self._store_all(steps, finish=None, report_skipped=False)
             multipass.finish(ctx)
             return computed
-        steps = [_Step(f, run.frame_path(f), run.record_path(f),
+        steps = [_step(f, run.frame_path(f), run.record_path(f),
                        partial(jobs.single_pass_job, ctx, f)) for f in ctx.frames]
         if schedule is not None:
-            todo = [st.frame for st in steps if not run.is_committed(st.png, st.record)]
+            todo = [st.frame for st in steps if not st.done]
             schedule(p for f in todo for p in jobs.flow_pairs(s, f, ctx.start))
         return self._store_all(steps, finish=self._colours, report_skipped=True)
 
@@ -296,12 +301,11 @@ class Renderer:
         report_skipped: bool,
     ) -> int:
         """Stylise and store each step not already stored, reporting progress and ETA."""
-        done = [RunFolder.is_committed(st.png, st.record) for st in steps]
-        timings = _recorded_seconds(st.record for st, d in zip(steps, done, strict=True) if d)
-        left = done.count(False)
+        timings = _recorded_seconds(st.record for st in steps if st.done)
+        left = sum(not st.done for st in steps)
         computed = 0
-        for position, (step, finished) in enumerate(zip(steps, done, strict=True), start=1):
-            if finished:
+        for position, step in enumerate(steps, start=1):
+            if step.done:
                 if report_skipped:
                     self._report(step.frame, position, len(steps), None, timings, left)
                 continue

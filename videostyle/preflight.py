@@ -98,8 +98,6 @@ def check_inputs(
                 f"the run folder {run.root} holds the input {path}; a render writes and "
                 f"clears its run folder: give {opt('workdir')} another folder"
             )
-    for style in s.styles:
-        read_image(style)
     if s.image.init not in INIT_CHOICES:
         read_image(s.image.init)
     for index in range(len(s.style_masks)):
