@@ -63,7 +63,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="coarse-to-fine: first scale's longest side (0: one scale)",
     )
     parser.add_argument("--scale-ratio", type=float, default=ImageSettings.scale_ratio)
-    parser.add_argument("--coarse-iterations", type=int, help="iterations per coarse scale")
     parser.add_argument("--average", type=float, default=0.0, help="Adam: iterate EMA decay")
     parser.add_argument("--adam-lr", type=float, default=OptimizerSettings.adam_lr)
     parser.add_argument("--mean-weight", type=float, default=0.0, help="style means weight")
@@ -113,7 +112,6 @@ def main(argv: list[str] | None = None) -> None:
     settings = ImageSettings(
         size=args.size, style_scale=args.style_scale, init=args.init, engine=engine,
         start_size=args.start_size or None, scale_ratio=args.scale_ratio,
-        coarse_iterations=args.coarse_iterations,
     )
     if args.measure is not None:
         measures = measure(read_image(args.measure), content, style, args.judge_padding)

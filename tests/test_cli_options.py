@@ -49,9 +49,9 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     def load(name: str, *, weights: Path | None = None, pooling: str = "max",
-             padding: str = "zeros", device: Any = None) -> _Net:
+             padding: str = "zeros", device: Any = None, precision: str = "float32") -> _Net:
         seen["load"] = {"name": name, "weights": weights, "pooling": pooling,
-                        "padding": padding, "device": str(device)}
+                        "padding": padding, "device": str(device), "precision": precision}
         return _Net()
 
     class FakeRenderer:
@@ -117,6 +117,10 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
      and c["load"]["padding"] == "zeros"),
     ("start_size", ("--start-size", "0"), (), lambda s, c: s.image.start_size is None),
     ("device", ("--device", "cpu"), (), lambda s, c: c["load"]["device"] == "cpu"),
+    ("precision", ("--precision", "bf16"), (), lambda s, c: s.engine.precision == "bf16"
+     and c["load"]["precision"] == "bf16"),
+    ("lbfgs_history", ("--lbfgs-history", "7"), (),
+     lambda s, c: s.engine.optimizer.lbfgs_history == 7),
     ("seed", ("--seed", "5"), (), lambda s, c: s.engine.seed == 5),
     ("tolerance", ("--tolerance", "0"), (), lambda s, c: s.engine.optimizer.tolerance == 0),
     ("codec", ("--codec", "ffv1", "-o", "{tmp}/o.mkv"), (), lambda s, c: s.codec == "ffv1"),
@@ -197,6 +201,10 @@ IMAGE_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
      and c["load"]["padding"] == "replicate"),
     ("start_size", ("--start-size", "64"), (), lambda s, c: s.start_size == 64),
     ("device", ("--device", "cpu"), (), lambda s, c: c["load"]["device"] == "cpu"),
+    ("precision", ("--precision", "bf16"), (), lambda s, c: s.engine.precision == "bf16"
+     and c["load"]["precision"] == "bf16"),
+    ("lbfgs_history", ("--lbfgs-history", "7"), (),
+     lambda s, c: s.engine.optimizer.lbfgs_history == 7),
     ("seed", ("--seed", "5"), (), lambda s, c: s.engine.seed == 5),
     ("tolerance", ("--tolerance", "0"), (), lambda s, c: s.engine.optimizer.tolerance == 0),
     ("bit_depth", ("--bit-depth", "16"), (),

@@ -292,7 +292,7 @@ def test_masked_styles_each_half_takes_its_own_style(vgg16, shared: Path) -> Non
 
 
 def test_scale_sizes_coarse_to_fine() -> None:
-    from videostyle.stylize import scale_sizes
+    from videostyle.scales import scale_sizes
 
     assert scale_sizes((256, 192), 128, 2**0.5) == [(128, 96), (181, 136), (256, 192)]
     assert scale_sizes((192, 256), None, 2**0.5) == [(192, 256)]

@@ -100,6 +100,9 @@ class EngineSettings:
     style_normalization: Literal["none", "target"] = "none"
     #: weight of the style's channel means next to its Gram matrices (0: Gram only)
     style_mean_weight: float = 0.0
+    #: the loss network's convolutions: ``auto`` (bfloat16 autocast on CUDA, float32
+    #: elsewhere), ``float32`` or ``bf16``; Gram matrices, losses and the image are float32
+    precision: Literal["auto", "float32", "bf16"] = "auto"
     weights: LossWeights = field(default_factory=LossWeights)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     seed: int = 0
@@ -151,8 +154,8 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     # A preview on a laptop CPU: small, few iterations, short-term consistency only.
     "draft": Preset(size=192, iterations=(50, 12), long_term=(1,), flow="dis"),
-    # A good render on a GPU.
-    "standard": Preset(size=512, iterations=(400, 150), long_term=(1, 10, 20), flow="dis"),
+    # A good render on a GPU, at the source's (the plate's) resolution.
+    "standard": Preset(size=None, iterations=(400, 150), long_term=(1, 10, 20), flow="dis"),
     # The paper's budget (Ruder et al.: 2000 / 1000 iterations, J = {1, 10, 20, 40}).
     "final": Preset(size=None, iterations=(2000, 1000), long_term=(1, 10, 20, 40), flow="dis"),
 }

@@ -55,6 +55,10 @@ class InputError(VideostyleError):
     """A file or value given by the user cannot be used (missing, unreadable, malformed)."""
 
 
+class ResourceError(VideostyleError):
+    """The machine lacks what the render needs (memory on the device)."""
+
+
 class WeightsError(VideostyleError):
     """Loss-network weights cannot be found, downloaded or read."""
 
@@ -82,5 +86,5 @@ class Interrupted(VideostyleError):
 #: Exit status of the command line for each kind of error (1 for any other).
 EXIT_CODES: dict[type[VideostyleError], int] = {
     InputError: 2, WeightsError: 3, VideoError: 4, FlowError: 5, ResumeError: 6,
-    OptimizationError: 7, Interrupted: 130,
+    OptimizationError: 7, ResourceError: 8, Interrupted: 130,
 }

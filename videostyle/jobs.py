@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from . import flow as flowmod
+from . import scales
 from .networks import LossNetwork
 from .optimize import StyleTarget, TemporalTerm, random_init
 from .settings import RenderSettings
@@ -30,10 +31,9 @@ from .stylize import (
     make_init,
     mask_tensor,
     prepare_styles,
-    scale_sizes,
     to_tensor,
 )
-from .stylizer import FrameJob
+from .stylizer import CoarseScale, FrameJob
 from .video import SourceInfo, is_sequence_pattern, read_image, sequence_frames
 from .workdir import RunFolder
 
@@ -78,26 +78,27 @@ class RenderContext:
             for k, t in enumerate(self.targets)
         ]
 
-    def coarse(self, frame: int) -> list[tuple[tuple[int, int], list[StyleTarget]]]:
-        """The smaller scales of a coarse-to-fine start for ``frame`` (empty: none)."""
+    def scales(self, frame: int, iterations: int) -> tuple[int, list[CoarseScale]]:
+        """The iterations at the render size and the smaller scales of a coarse-to-fine
+        start for ``frame`` with a budget of ``iterations`` (no smaller scales: one)."""
         s = self.settings
-        if self.network is None or s.image.start_size is None:
-            return []
-        scales = scale_sizes(self.size, s.image.start_size, s.image.scale_ratio)[:-1]
+        plan = scales.plan(self.size, s.image.start_size if self.network else None,
+                           iterations, s.image.scale_ratio)
         out = []
-        for size in scales:
+        for scale in plan[:-1]:
+            assert self.network is not None
             targets = prepare_styles(
-                self.network, self.styles, content_size=size, settings=s.image,
+                self.network, self.styles, content_size=scale.size, settings=s.image,
                 masks=[None] * len(self.styles) if s.style_masks else None, device=self.device,
             )
             if s.style_masks:
                 targets = [
-                    dataclasses.replace(t, mask=mask_tensor(style_mask(s, k, frame), size,
+                    dataclasses.replace(t, mask=mask_tensor(style_mask(s, k, frame), scale.size,
                                                             self.device))
                     for k, t in enumerate(targets)
                 ]
-            out.append((size, targets))
-        return out
+            out.append(CoarseScale(scale.size, targets, scale.iterations))
+        return plan[-1].iterations, out
 
     def term(self, warped: np.ndarray, weights: np.ndarray) -> TemporalTerm:
         """A temporal term from a warped frame ``(H, W, 3)`` and its weights ``(H, W)``."""
@@ -158,7 +159,9 @@ def single_pass_job(ctx: RenderContext, frame: int) -> FrameJob:
     seed = s.engine.seed * 1_000_003 + frame  # the same noise when a run resumes
     if frame == ctx.start or s.independent:
         init = first_init(ctx, frame, content, seed)
-        return dataclasses.replace(job, init=init, styles=styles, coarse=ctx.coarse(frame))
+        last, coarse = ctx.scales(frame, iterations)
+        return dataclasses.replace(job, init=init, styles=styles, iterations=last,
+                                   coarse=coarse)
     temporal_on = s.temporal_weight > 0
     warped = _warped_earlier(ctx, frame, weights=temporal_on,
                              extra=(1,) if s.init == "prev-warped" else ())

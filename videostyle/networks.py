@@ -146,6 +146,8 @@ class LossNetwork(nn.Module):
             ) from exc
         self.features.requires_grad_(False)
         self.eval()
+        #: the dtype the convolutions run in under autocast (None: float32, no autocast)
+        self.autocast: torch.dtype | None = None
         #: per-layer factors applied to returned activations (empty: as computed)
         self.scales: dict[str, float] = {}
         if convention == "caffe":
@@ -178,12 +180,19 @@ class LossNetwork(nn.Module):
         deepest = max(self.names.index(name) for name in layers)
         out: dict[str, torch.Tensor] = {}
         x = self.preprocess(image)
-        for index in range(deepest + 1):
-            x = self.features[index](x)
-            name = self.names[index]
-            if name in wanted:
-                scale = self.scales.get(name)
-                out[name] = x if scale is None else x * scale
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=self.autocast or torch.bfloat16,
+                            enabled=self.autocast is not None):
+            for index in range(deepest + 1):
+                x = self.features[index](x)
+                name = self.names[index]
+                if name in wanted:
+                    scale = self.scales.get(name)
+                    # Gram matrices, losses and the image stay in float32: a Gram matrix
+                    # of half-precision activations overflows
+                    act = x.float()
+                    out[name] = act if scale is None else act * scale
         return out
 
     def calibrate(self, reference: LossNetwork) -> None:
@@ -413,8 +422,10 @@ def load_network(
     pooling: Pooling = "max",
     padding: Padding = "zeros",
     device: torch.device | None = None,
+    precision: str = "float32",
 ) -> LossNetwork:
-    """Load a loss network by name and move it to ``device``.
+    """Load a loss network by name and move it to ``device`` (channels-last on CUDA), its
+    convolutions in ``precision`` (see :func:`resolve_precision`).
 
     ``weights`` (or the ``VIDEOSTYLE_WEIGHTS`` environment variable) selects a weight file
     for ``vgg19``; the bundled ``vgg16`` takes no file.
@@ -436,26 +447,56 @@ def load_network(
         net = load_vgg19(weights=weights, pooling=pooling, padding=padding)
     else:
         raise InputError(f"unknown network {name!r}; expected one of: {', '.join(NETWORKS)}")
+    net.autocast = resolve_precision(precision, device or torch.device("cpu"))
+    if device is not None and device.type == "cuda":
+        return net.to(device).to(memory_format=torch.channels_last)
     return net.to(device) if device is not None else net
 
 
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "cuda:N", "mps")
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple's MPS, then the CPU; others are checked to exist."""
-    if name not in DEVICES:
-        raise InputError(f"unknown device {name!r}; expected one of: {', '.join(DEVICES)}")
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; others are checked to exist.
+
+    ``cuda:N`` picks the N-th GPU. On CUDA, cuDNN autotuning is switched on (the frame
+    size is fixed within a render, so the fastest algorithms are searched for once).
+    """
+    base, _, index = name.partition(":")
+    if base not in ("auto", "cpu", "cuda", "mps") or (index and (base != "cuda"
+                                                                 or not index.isdigit())):
+        raise InputError(f"unknown {opt('device')} {name!r}; expected auto, cpu, cuda, "
+                         f"cuda:N or mps")
     mps = getattr(torch.backends, "mps", None)
     mps_ok = bool(mps is not None and mps.is_available())
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps") if mps_ok else torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"{opt('device')} cuda was asked for but no CUDA GPU is available; "
-                         f"use {opt('device')} cpu")
-    if name == "mps" and not mps_ok:
+    if base == "auto":
+        base = "cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu"
+    if base == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"{opt('device')} {name} was asked for but no CUDA GPU is "
+                             f"available; use {opt('device')} cpu")
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise InputError(f"{opt('device')} {name}: this machine has {count} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+        torch.backends.cudnn.benchmark = True
+        return torch.device(name if index else "cuda")
+    if base == "mps" and not mps_ok:
         raise InputError(f"{opt('device')} mps was asked for but MPS is not available; use "
                          f"{opt('device')} cpu")
-    return torch.device(name)
+    return torch.device(base)
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of the loss network's convolutions (None: float32).
+
+    ``auto``: bfloat16 on CUDA (tensor cores; the losses stay within 1 % of float32,
+    docs/performance.md), float32 elsewhere (the CPU has no fast bfloat16 convolutions).
+    """
+    if name not in PRECISIONS:
+        raise InputError(f"unknown {opt('precision')} {name!r}; expected one of "
+                         f"{', '.join(PRECISIONS)}")
+    if name == "bf16" or (name == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None

@@ -90,6 +90,7 @@ class OptimizeResult(Outcome):
     image: torch.Tensor
     recoveries: int = 0
     history: list[float] = field(default_factory=list)
+    evaluations: int = 0  # of the loss and its gradient (line-search trials included)
 
 
 def style_grams(
@@ -329,6 +330,7 @@ class _Run:
         self.callback = callback
         self.should_stop = should_stop
         self.iteration = 0
+        self.evaluations = 0
         self.history: list[float] = []
         self.best_loss = initial_total
         self.best_x = x.detach().clone()
@@ -343,6 +345,7 @@ class _Run:
         the evaluation (a line search's trial points included) and raises _Diverged when it
         is not finite."""
         self.x.grad = None
+        self.evaluations += 1
         terms = objective(self.x)
         terms["total"].backward()
         losses = _floats(terms)
@@ -474,6 +477,7 @@ def optimize(
         stop_reason=stop_reason,
         recoveries=recoveries,
         history=run.history,
+        evaluations=run.evaluations,
     )
 
 

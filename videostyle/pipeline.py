@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, jobs, multipass, preflight
+from . import __version__, jobs, memory, multipass, preflight
 from . import flow as flowmod
 from .errors import InputError, Interrupted, opt
 from .networks import LossNetwork, sha256_file
@@ -187,6 +187,7 @@ class Renderer:
             if self.on_note is not None:
                 self.on_note(note)
         styles = [read_image(p) for p in self.s.styles]  # a bad style refused before work too
+        memory.check_fits(size, self.s.engine, self.device, half=self._half())  # it fits
         self._open(run, info, frames, size)  # 2. the run folder (refuses a mismatched resume)
         self._decode(info, run, frames, size)  # 3. source frames at the render size
         targets = prepare_styles(  # 4. style Gram matrices, once (per style with masks)
@@ -196,12 +197,29 @@ class Renderer:
         with self._flows(run, size) as flows:  # 5. optical flow, ahead of the stylizer
             ctx = jobs.RenderContext(self.s, info, run, frames, size, self.device, styles,
                                      targets, flows, self.network)
-            computed = self._chain(ctx)  # 6. one job per frame, stylised and stored
+            computed = self._chain_within_memory(ctx)  # 6. one job per frame, stored
         self._encode(info, run, frames)  # 7. the output, at the source's exact rate
         return RenderResult(
             output=self.s.output, workdir=run.root, frames=len(frames), computed=computed,
             fps=info.fps, warnings=self.warnings,
         )
+
+    def _chain_within_memory(self, ctx: jobs.RenderContext) -> int:
+        """The chain; running out of memory stops it with the options that help (the frames
+        finished so far are stored already)."""
+        try:
+            return self._chain(ctx)
+        except (torch.OutOfMemoryError, RuntimeError) as exc:
+            if not memory.is_out_of_memory(exc):
+                raise
+            done = [f for f in ctx.frames if ctx.run.is_done(f)]
+            failed = next((f for f in ctx.frames if f not in done), ctx.frames[-1])
+            raise memory.out_of_memory(ctx.size, self.s.engine, self.device, failed,
+                                       half=self._half()) from None
+
+    def _half(self) -> bool:
+        """Whether the loss network runs in a 16-bit type (half the activation memory)."""
+        return getattr(self.network, "autocast", None) is not None
 
     # ---- stages ------------------------------------------------------------------------
     def _frames(self, info: SourceInfo) -> list[int]:
@@ -360,7 +378,8 @@ def _store(step: _Step, image: np.ndarray, result: FrameResult, seconds: float) 
     RunFolder.commit(
         step.png, step.record, png,
         FrameRecord(frame=step.frame, sha256=sha256_bytes(png), seconds=round(seconds, 3),
-                    iterations=result.iterations, losses=result.losses),
+                    iterations=result.iterations, losses=result.losses,
+                    scales=[list(scale) for scale in result.scales]),
     )
 
 

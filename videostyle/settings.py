@@ -345,11 +345,13 @@ def _image_settings(
         optimizer=given.get("optimizer", OptimizerSettings.optimizer),
         iterations=iterations,
         tolerance=float(given.get("tolerance", OptimizerSettings.tolerance)),
+        lbfgs_history=int(given.get("lbfgs_history", OptimizerSettings.lbfgs_history)),
     )
     engine = EngineSettings(
         network=str(given.get("network", EngineSettings.network)),
         pooling=given.get("pooling", EngineSettings.pooling),
         padding=given.get("padding", EngineSettings.padding),
+        precision=given.get("precision", EngineSettings.precision),
         weights=LossWeights(
             content=float(given.get("content_weight", LossWeights.content)),
             style=float(given.get("style_weight", LossWeights.style)),

@@ -7,7 +7,6 @@ in ``[0, 1]`` (white = the style applies there).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +28,8 @@ from .optimize import (
     build_style_targets,
     optimize,
     random_init,
-    resize_to,
 )
+from .scales import SCALE_RATIO, plan
 from .video import fit_size
 
 INIT_CHOICES: tuple[str, ...] = ("content", "random", "style")
@@ -46,8 +45,9 @@ class ImageSettings:
     ``getStyleImages``: area matched to the content's, then times ``style_scale ** 2``).
     ``start_size``: coarse-to-fine: the longest side of the first scale (``None``: one
     scale, at the output size). Each later scale is ``scale_ratio`` times larger, the last
-    one the output size; each starts from the previous result, upsampled.
-    ``coarse_iterations``: iterations at each scale but the last (``None``: as the last).
+    one the output size; each starts from the previous result, upsampled. The engine's
+    iterations are the work of that many iterations at the output size, spread over the
+    scales (:func:`videostyle.scales.plan`).
     """
 
     size: int | None = DEFAULT_SIZE
@@ -56,17 +56,19 @@ class ImageSettings:
     init: str = "content"
     original_colors: str | None = None
     start_size: int | None = DEFAULT_START_SIZE
-    scale_ratio: float = math.sqrt(2)
-    coarse_iterations: int | None = None
+    scale_ratio: float = SCALE_RATIO
     engine: EngineSettings = field(default_factory=EngineSettings)
 
 
 @dataclass
 class ImageResult(Outcome):
-    """A stylised image ``(H, W, 3)`` and what produced it."""
+    """A stylised image ``(H, W, 3)`` and what produced it (``scales`` as in
+    :class:`videostyle.stylizer.FrameResult`)."""
 
     image: np.ndarray
     weights: WeightsInfo
+    scales: list[tuple[int, int, int]] = field(default_factory=list)
+    evaluations: float = 0.0
 
 
 def to_tensor(image: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
@@ -166,83 +168,6 @@ def prepare_styles(
     )
 
 
-def scale_sizes(
-    size: tuple[int, int], start: int | None, ratio: float
-) -> list[tuple[int, int]]:
-    """The ``(w, h)`` of each scale of a coarse-to-fine run, coarsest first, ``size`` last.
-
-    The longest side goes from ``start`` up by ``ratio`` per scale; scales within 10 % of
-    the output size is left out. ``start`` None (or not below the size) gives one scale.
-
-    >>> scale_sizes((256, 192), 128, 2 ** 0.5)
-    [(128, 96), (181, 136), (256, 192)]
-    """
-    w, h = size
-    longest = max(w, h)
-    if start is None or start >= longest:
-        return [size]
-    if ratio <= 1:
-        raise InputError(f"the scale ratio must be > 1, got {ratio}")
-    sides: list[int] = []
-    side = float(longest)
-    while side / ratio >= start * 0.999:
-        side /= ratio
-        sides.append(round(side))
-    sides = [s for s in reversed(sides) if s * 1.1 < longest]
-    return [fit_size(w, h, s) for s in sides] + [size]
-
-
-def coarse_to_fine(
-    network: LossNetwork,
-    content: torch.Tensor,
-    init: torch.Tensor,
-    targets_at: Callable[[tuple[int, int]], list[StyleTarget]],
-    *,
-    settings: ImageSettings,
-    callback: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> tuple[torch.Tensor, dict[str, float] | None]:
-    """The scales of a coarse-to-fine run before the last one (see :func:`scale_sizes`).
-
-    Args:
-        content: ``(1, 3, H, W)`` the content at the output size.
-        init: ``(1, 3, H, W)`` the start at the output size; shrunk to the first scale.
-        targets_at: the style targets for a content of size ``(w, h)``.
-
-    Returns:
-        The start for the last scale (the previous scale's result upsampled to
-        ``(H, W)``; ``init`` itself with one scale) and the losses at the first scale's
-        start (None with one scale).
-    """
-    h, w = content.shape[-2:]
-    sizes = scale_sizes((w, h), settings.start_size, settings.scale_ratio)
-    optimizer = settings.engine.optimizer
-    if settings.coarse_iterations is not None:
-        optimizer = dataclasses.replace(optimizer, iterations=settings.coarse_iterations)
-    image = init
-    first: dict[str, float] | None = None
-    for sw, sh in sizes[:-1]:
-        objective = Objective(
-            network,
-            content=resize_to(content, (sw, sh)),
-            styles=targets_at((sw, sh)),
-            settings=settings.engine,
-        )
-        result = optimize(
-            objective,
-            resize_to(image, (sw, sh)),
-            settings=optimizer,
-            callback=callback,
-            should_stop=should_stop,
-        )
-        if first is None:
-            first = result.initial_losses
-        image = result.image
-        if result.stop_reason == "interrupted":
-            break
-    return resize_to(image, (w, h)), first
-
-
 def stylize_image(
     content: np.ndarray,
     styles: Sequence[np.ndarray],
@@ -276,6 +201,8 @@ def stylize_image(
             network, styles, content_size=scale, settings=settings, masks=masks, device=device
         )
 
+    from .stylizer import CoarseScale, FrameJob, FrameResult, OptimizingStylizer
+
     init = make_init(
         settings.init,
         content=content_t,
@@ -283,29 +210,35 @@ def stylize_image(
         seed=settings.engine.seed,
         image=init_image,
     )
-    init, first_losses = coarse_to_fine(
-        network, content_t, init, targets_at, settings=settings, callback=callback,
-        should_stop=should_stop,
+    scales = plan(size, settings.start_size, settings.engine.optimizer.iterations,
+                  settings.scale_ratio)
+    job = FrameJob(
+        frame=0, content=content_t, init=init, styles=targets_at(size),
+        iterations=scales[-1].iterations, temporal=temporal,
+        temporal_weight=settings.engine.weights.temporal,
+        coarse=[CoarseScale(s.size, targets_at(s.size), s.iterations) for s in scales[:-1]],
+        label="the image",
     )
-    objective = Objective(
-        network, content=content_t, styles=targets_at(size), settings=settings.engine,
-        temporal=temporal,
-    )
-    result = optimize(
-        objective,
-        init,
-        settings=settings.engine.optimizer,
-        callback=callback,
-        should_stop=should_stop,
-    )
-    image = to_image(result.image)
+    stylizer = OptimizingStylizer(network, settings.engine, on_iteration=callback,
+                                  should_stop=should_stop)
+    if job.iterations == 0:  # nothing to optimise: the start image and its losses
+        start = optimize(Objective(network, content=content_t, styles=job.styles,
+                                   settings=settings.engine, temporal=temporal),
+                         init, settings=settings.engine.optimizer)
+        result = FrameResult(image=to_image(start.image), iterations=0, losses=start.losses,
+                             scales=[(*size, 0)], initial_losses=start.initial_losses)
+    else:
+        result = stylizer.stylize(job)
+    image = result.image
     if settings.original_colors:
         image = original_colors(image, content, settings.original_colors)
     return ImageResult(
         image=image,
         losses=result.losses,
-        initial_losses=first_losses or result.initial_losses,
+        initial_losses=result.initial_losses,
         iterations=result.iterations,
         stop_reason=result.stop_reason,
         weights=network.weights,
+        scales=result.scales,
+        evaluations=result.evaluations,
     )

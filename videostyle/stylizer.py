@@ -43,10 +43,10 @@ class FrameJob:
     start image; ``styles``: the style targets with this frame's masks; ``temporal``:
     earlier stylised frames warped into this one with their consistency weights, and
     ``temporal_weight`` their weight (0 without terms); ``iterations``: the optimiser's
-    budget (0: the content passes through unchanged) at each scale; ``coarse``: the
-    smaller scales of a coarse-to-fine start, coarsest first, as ``((width, height),
-    style targets at that size)`` (empty: one scale); ``label``: names the frame in
-    messages (``frame 12``, ``pass 3, frame 12``).
+    budget at the frame's size (0: the content passes through unchanged); ``coarse``: the
+    smaller scales of a coarse-to-fine start, coarsest first, each with its own style
+    targets and iterations (empty: one scale; see :mod:`videostyle.scales`); ``label``:
+    names the frame in messages (``frame 12``, ``pass 3, frame 12``).
     """
 
     frame: int
@@ -56,18 +56,37 @@ class FrameJob:
     iterations: int
     temporal: Sequence[TemporalTerm] = ()
     temporal_weight: float = 0.0
-    coarse: Sequence[tuple[tuple[int, int], Sequence[StyleTarget]]] = ()
+    coarse: Sequence[CoarseScale] = ()
     label: str = ""
+
+
+@dataclass(frozen=True)
+class CoarseScale:
+    """One smaller scale of a coarse-to-fine start: ``(width, height)``, the style targets
+    at that size (with the frame's masks) and its iterations."""
+
+    size: tuple[int, int]
+    styles: Sequence[StyleTarget]
+    iterations: int
 
 
 @dataclass
 class FrameResult:
-    """A stylised frame ``(H, W, 3)`` float32 RGB in ``[0, 1]`` and how it was made."""
+    """A stylised frame ``(H, W, 3)`` float32 RGB in ``[0, 1]`` and how it was made.
+
+    ``iterations``: at the frame's size; ``scales``: ``(width, height, iterations)`` of
+    every scale run, coarsest first, the frame's size last; ``initial_losses``: at the
+    first scale's start; ``evaluations``: loss evaluations x pixels over all scales, in
+    evaluations at the frame's size (the work done).
+    """
 
     image: np.ndarray
     iterations: int
     losses: dict[str, float] = field(default_factory=dict)
     stop_reason: str = "iterations"
+    scales: list[tuple[int, int, int]] = field(default_factory=list)
+    initial_losses: dict[str, float] = field(default_factory=dict)
+    evaluations: float = 0.0
 
 
 class Stylizer(Protocol):
@@ -104,35 +123,47 @@ class OptimizingStylizer:
         self.should_stop = should_stop
 
     def stylize(self, job: FrameJob) -> FrameResult:
+        full = (job.content.shape[-1], job.content.shape[-2])
         if job.iterations == 0:  # a pass-through: the I/O without optimisation
-            return FrameResult(image=to_image(job.content), iterations=0)
-        engine = dataclasses.replace(
-            self.engine,
-            weights=dataclasses.replace(
-                self.engine.weights, temporal=job.temporal_weight if job.temporal else 0.0
-            ),
-            optimizer=dataclasses.replace(self.engine.optimizer, iterations=job.iterations),
-        )
+            return FrameResult(image=to_image(job.content), iterations=0,
+                               scales=[(*full, 0)])
         init = job.init
-        for size, styles in job.coarse:  # coarse-to-fine: each scale starts the next
-            start = resize_to(init, size)
-            result = self._optimize(job, engine, resize_to(job.content, size), styles, start)
-            init = resize_to(result.image, (job.content.shape[-1], job.content.shape[-2]))
-        result = self._optimize(job, engine, job.content, job.styles, init, job.temporal)
+        scales: list[tuple[int, int, int]] = []
+        first: dict[str, float] | None = None
+        work = 0.0
+        for scale in job.coarse:  # coarse-to-fine: each scale starts the next
+            result = self._optimize(job, scale.iterations, resize_to(job.content, scale.size),
+                                    scale.styles, resize_to(init, scale.size))
+            init = _with_detail(resize_to(result.image, full), job.content, scale.size)
+            scales.append((*scale.size, result.iterations))
+            first = first or result.initial_losses
+            work += result.evaluations * scale.size[0] * scale.size[1] / (full[0] * full[1])
+        result = self._optimize(job, job.iterations, job.content, job.styles, init,
+                                job.temporal)
+        scales.append((*full, result.iterations))
         return FrameResult(
             image=to_image(result.image), iterations=result.iterations, losses=result.losses,
-            stop_reason=result.stop_reason,
+            stop_reason=result.stop_reason, scales=scales,
+            initial_losses=first or result.initial_losses,
+            evaluations=work + result.evaluations,
         )
 
     def _optimize(
         self,
         job: FrameJob,
-        engine: EngineSettings,
+        iterations: int,
         content: torch.Tensor,
         styles: Sequence[StyleTarget],
         init: torch.Tensor,
         temporal: Sequence[TemporalTerm] = (),
     ) -> OptimizeResult:
+        engine = dataclasses.replace(
+            self.engine,
+            weights=dataclasses.replace(
+                self.engine.weights, temporal=job.temporal_weight if temporal else 0.0
+            ),
+            optimizer=dataclasses.replace(self.engine.optimizer, iterations=iterations),
+        )
         objective = Objective(self.network, content=content, styles=styles, settings=engine,
                               temporal=temporal)
         result = optimize(objective, init, settings=engine.optimizer,
@@ -140,3 +171,14 @@ class OptimizingStylizer:
         if result.stop_reason == "interrupted":
             raise Interrupted(f"stopped while rendering {job.label or f'frame {job.frame}'}")
         return result
+
+
+def _with_detail(upsampled: torch.Tensor, content: torch.Tensor,
+                 size: tuple[int, int]) -> torch.Tensor:
+    """A coarse scale's result upsampled to the content's size, with the content's detail
+    finer than ``size`` added back (the top level of its Laplacian pyramid): the next scale
+    starts sharp instead of blurred. At equal work this lowers the final loss (docs/look.md).
+    """
+    full = (content.shape[-1], content.shape[-2])
+    detail = content - resize_to(resize_to(content, size), full)
+    return (upsampled + detail).clamp(0.0, 1.0)

@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +52,18 @@ def sha256_bytes(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class FrameRecord:
-    """What is stored beside a finished frame."""
+    """What is stored beside a finished frame.
+
+    ``iterations``: at the frame's size; ``scales``: ``[width, height, iterations]`` of
+    every scale the frame was optimised at, coarsest first (coarse-to-fine), its size last.
+    """
 
     frame: int
     sha256: str
     seconds: float
     iterations: int
     losses: dict[str, float]
+    scales: list[list[int]] = field(default_factory=list)
 
 
 def default_workdir(output: Path) -> Path:

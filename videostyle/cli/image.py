@@ -21,7 +21,9 @@ IMAGE_OPTIONS = (
     o.Opt("size", int, DEFAULT_SIZE, "Longest side of the output in pixels.",
           extra={"min": 16}),
     o.Opt("iterations", int, OptimizerSettings.iterations,
-          "Optimiser iterations (not loss evaluations).", extra={"min": 0}),
+          "Optimiser iterations (not loss evaluations); under coarse-to-fine "
+          "(--start-size) the work of that many iterations at the output size: half run "
+          "there, half spread over the smaller scales.", extra={"min": 0}),
     o.OPTIMIZER,
     o.Opt("init", str, "content", "Start from: content, random, style, or an image file."),
     *o.ENGINE_OPTIONS,
@@ -48,7 +50,8 @@ def image(ctx: typer.Context, **values: Any) -> None:
         device = resolve_device(values["device"])
         net = load_network(job.settings.engine.network, weights=values["weights"],
                            pooling=job.settings.engine.pooling,
-                           padding=job.settings.engine.padding, device=device)
+                           padding=job.settings.engine.padding, device=device,
+                           precision=job.settings.engine.precision)
         started = time.monotonic()
         with iteration_bar(job.settings.engine.optimizer.iterations, values["quiet"],
                            job.content.name) as callback:

@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover
 
 from .. import flow as flowmod
 from ..config import EngineSettings, LossWeights, OptimizerSettings
-from ..networks import PADDINGS
+from ..networks import PADDINGS, PRECISIONS
 from ..stylize import ImageSettings
 
 
@@ -106,7 +106,7 @@ def given(ctx: typer.Context, values: dict[str, Any], *, exclude: Iterable[str] 
 Network = choice("Network", ("vgg16", "vgg19"))
 Optimizer = choice("Optimizer", ("lbfgs", "adam"))
 Pooling = choice("Pooling", ("max", "avg"))
-Device = choice("Device", ("auto", "cpu", "cuda", "mps"))
+Precision = choice("Precision", PRECISIONS)
 Colors = choice("Colors", ("yuv", "ycrcb", "luv", "lab"))
 Warp = choice("Warp", tuple(flowmod.WARP_INTERPOLATIONS))
 Padding = choice("Padding", PADDINGS)
@@ -141,7 +141,13 @@ PADDING = Opt("padding", Padding, Padding(_ENGINE.padding), "Padding of the loss
 START_SIZE = Opt("start_size", int, ImageSettings.start_size or 0, "Coarse-to-fine (a still, "
                  "and the first frame of a render): longest side of the first scale, each next "
                  "one sqrt(2) larger up to the output size (0: one scale).", extra={"min": 0})
-DEVICE = Opt("device", Device, Device("auto"), "Where to compute.")
+DEVICE = Opt("device", str, "auto", "Where to compute: auto, cpu, cuda, cuda:N (the N-th GPU) "
+             "or mps.")
+PRECISION = Opt("precision", Precision, Precision(_ENGINE.precision), "The loss network's "
+                "arithmetic: auto (bfloat16 on CUDA, float32 elsewhere), float32 or bf16; Gram "
+                "matrices and losses are float32 either way.")
+LBFGS_HISTORY = Opt("lbfgs_history", int, _OPT.lbfgs_history, "Gradient pairs L-BFGS keeps "
+                    "(memory: 24 bytes per pixel per pair).", extra={"min": 1})
 SEED = Opt("seed", int, _ENGINE.seed, "Seed of random initialisation.")
 TOLERANCE = Opt("tolerance", float, _OPT.tolerance,
                 f"Stop early when the loss fell by less than this fraction over "
@@ -151,4 +157,5 @@ QUIET = Opt("quiet", bool, False, "No progress output.", decls=("--quiet", "-q")
 #: The loss and network options, in the order both commands list them.
 ENGINE_OPTIONS = (CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, STYLE_WEIGHTS, STYLE_SCALE,
                   START_SIZE)
-NETWORK_OPTIONS = (COLORS, NETWORK, WEIGHTS, POOLING, PADDING, DEVICE, SEED, TOLERANCE)
+NETWORK_OPTIONS = (COLORS, NETWORK, WEIGHTS, POOLING, PADDING, DEVICE, PRECISION, SEED,
+                   TOLERANCE, LBFGS_HISTORY)

@@ -36,7 +36,10 @@ RENDER_OPTIONS = (
     o.Opt("fps", str | None, None, "Frame rate of an image sequence, e.g. 24 or 24000/1001 "
           "(image sequences only; a video keeps its own)."),
     o.Opt("iterations", str | None, None, "N, or FIRST,REST for the first and the later "
-          "frames; with --passes one N for every pass and frame [default: from --quality]."),
+          "frames; with --passes one N for every pass and frame. A frame started "
+          "coarse-to-fine (--start-size; the first, or every frame with --independent) "
+          "counts the work of N iterations at the output size: half run there, half spread "
+          "over the smaller scales [default: from --quality]."),
     o.OPTIMIZER,
     o.Opt("first_frame_init", str, _RENDER.image.init, "First frame starts from: content, "
           "random, style, or a file (with --independent every frame; with --passes every "
@@ -101,7 +104,7 @@ def render(ctx: typer.Context, **values: Any) -> None:
         device = resolve_device(values["device"])
         net = load_network(settings.engine.network, weights=given.get("weights"),
                            pooling=settings.engine.pooling, padding=settings.engine.padding,
-                           device=device)
+                           device=device, precision=settings.engine.precision)
         stop.install()
         with frame_bar(quiet) as (on_frame, on_iteration):
             renderer = Renderer(settings, network=net, device=device, on_frame=on_frame,

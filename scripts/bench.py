@@ -1,0 +1,346 @@
+"""Speed of videostyle on one device: one entry point for every speed figure.
+
+By default: one frame of ``sample_videos/valley.mp4`` (frame 1, and frame 2 for a later
+frame) at ``--size`` (320x180) in the style of ``sample_videos/stained_glass.png``:
+
+* ``seconds_per_iteration``: one L-BFGS iteration at the full size (no early stop, after
+  an untimed warm-up), and ``floor_seconds_per_iteration``: the FLOPs of one iteration
+  (the loss network's forward to its deepest layer plus the backward to the input, counted
+  from the layer shapes) over the best throughput this device reaches on a dense VGG-sized
+  convolution in the same dtype, measured in the same run;
+* ``default_seconds`` / ``default_loss``: the first frame with the default settings (the
+  standard preset's first-frame budget, coarse-to-fine) = ``seconds_first_frame``;
+* ``seconds_later_frame``: frame 2 started from frame 1's result warped by the flow, with
+  the default temporal terms and the standard preset's later-frame budget;
+* ``reference_seconds`` / ``reference_loss`` (unless ``--skip-reference``): the first frame
+  with the reference's settings: one scale, float32, L-BFGS from random noise, 2000
+  iterations, stopping when the loss fell by less than 1e-4 over 50 iterations;
+* ``peak_memory_bytes``: the device's peak (CUDA: allocated; CPU: resident set).
+
+Both first-frame runs minimise the same objective (default weights, the same style
+targets at the full size); both final losses are computed by :func:`final_loss` at the
+full size in float32. Timing covers the optimisation and the per-scale style targets,
+not loading the network. ``--lbfgs`` adds the package's L-BFGS against
+``torch.optim.LBFGS``; ``--render N`` renders N frames through the pipeline and reports
+the share of the wall time the optimiser was not running (the device's idle share).
+
+    python scripts/bench.py --size 320x180 --device cpu --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from videostyle import flow as flowmod
+from videostyle import scales
+from videostyle.config import (
+    DEFAULT_TEMPORAL_WEIGHT,
+    PRESETS,
+    EngineSettings,
+    OptimizerSettings,
+)
+from videostyle.networks import LossNetwork, load_network, resolve_device
+from videostyle.optimize import Objective, StyleTarget, TemporalTerm, optimize, random_init
+from videostyle.pipeline import FrameProgress, Renderer
+from videostyle.settings import resolve_render
+from videostyle.stylize import ImageSettings, prepare_styles, resize_image, to_image, to_tensor
+from videostyle.stylizer import CoarseScale, FrameJob, OptimizingStylizer
+from videostyle.video import probe, read_frames, read_image
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_ITERATIONS = 2000
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(device: torch.device, fn: Callable[[], Any]) -> tuple[Any, float]:
+    sync(device)
+    start = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - start
+
+
+def frames_of(source: Path, first: int, n: int, size: tuple[int, int]) -> list[np.ndarray]:
+    info = probe(source, fps=Fraction(24))
+    start = info.first + first - 1
+    return [resize_image(f, size) for _, f in read_frames(info, start=start, end=start + n - 1)]
+
+
+# ---- the floor ----------------------------------------------------------------------------
+
+
+def iteration_flops(net: LossNetwork, size: tuple[int, int], layers: list[str]) -> float:
+    """Multiply-adds x 2 of one forward to the deepest of ``layers`` plus the backward to
+    the input (one transposed convolution per layer: the same count again)."""
+    deepest = max(net.names.index(name) for name in layers)
+    w, h = size
+    flops = 0.0
+    for index in range(deepest + 1):
+        module = net.features[index]
+        if isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            flops += 2.0 * module.in_channels * module.out_channels * k * w * h
+        elif isinstance(module, (torch.nn.MaxPool2d, torch.nn.AvgPool2d)):
+            w, h = w // 2, h // 2
+    return 2.0 * flops
+
+
+def conv_throughput(device: torch.device, dtype: torch.dtype, repeats: int = 5) -> float:
+    """The best FLOP/s of a dense 3x3, 256 -> 256 convolution on a 1x256x90x160 input (a
+    VGG block-3 layer of a 640x360 frame) in ``dtype``."""
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device)
+    x = torch.randn(1, 256, 90, 160, device=device)
+    if device.type == "cuda":
+        conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(
+            memory_format=torch.channels_last)
+    flops = 2.0 * 256 * 256 * 9 * 90 * 160
+    best = math.inf
+    with torch.no_grad(), torch.autocast(device.type, dtype=dtype,
+                                         enabled=dtype != torch.float32):
+        conv(x)
+        for _ in range(repeats):
+            _, seconds = timed(device, lambda: conv(x))
+            best = min(best, seconds)
+    return flops / best
+
+
+# ---- the runs -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Bench:
+    net: LossNetwork
+    device: torch.device
+    size: tuple[int, int]
+    content: torch.Tensor
+    style: np.ndarray
+    image: ImageSettings
+
+    def targets(self, size: tuple[int, int]) -> list[StyleTarget]:
+        return prepare_styles(self.net, [self.style], content_size=size, settings=self.image,
+                              device=self.device)
+
+    def final_loss(self, image: torch.Tensor) -> float:
+        """The total loss of ``image`` at the full size, float32, default weights."""
+        autocast, self.net.autocast = self.net.autocast, None
+        try:
+            objective = Objective(self.net, content=self.content, styles=self.targets(self.size),
+                                  settings=EngineSettings())
+            with torch.no_grad():
+                return float(objective(image)["total"])
+        finally:
+            self.net.autocast = autocast
+
+    def first_frame(self, iterations: int, start: int | None) -> tuple[torch.Tensor, float]:
+        """The first frame as the render makes it (coarse-to-fine from ``start``)."""
+        def run() -> torch.Tensor:
+            plan = scales.plan(self.size, start, iterations)
+            job = FrameJob(
+                frame=1, content=self.content, init=self.content.clone(),
+                styles=self.targets(self.size), iterations=plan[-1].iterations,
+                coarse=[CoarseScale(s.size, self.targets(s.size), s.iterations)
+                        for s in plan[:-1]],
+            )
+            result = OptimizingStylizer(self.net, self.image.engine).stylize(job)
+            return to_tensor(result.image, self.device)
+        return timed(self.device, run)
+
+    def reference(self, iterations: int) -> tuple[torch.Tensor, float]:
+        settings = OptimizerSettings(iterations=iterations)  # tolerance 1e-4 over 50
+
+        def run() -> torch.Tensor:
+            objective = Objective(self.net, content=self.content,
+                                  styles=self.targets(self.size), settings=EngineSettings())
+            init = random_init(tuple(self.content.shape), seed=0, device=self.device)
+            return optimize(objective, init, settings=settings).image
+
+        autocast, self.net.autocast = self.net.autocast, None
+        try:
+            return timed(self.device, run)
+        finally:
+            self.net.autocast = autocast
+
+    def per_iteration(self, iterations: int) -> float:
+        objective = Objective(self.net, content=self.content, styles=self.targets(self.size),
+                              settings=self.image.engine)
+        settings = OptimizerSettings(iterations=iterations, tolerance=0.0)
+        optimize(objective, self.content, settings=settings)  # warm-up
+        result, seconds = timed(self.device,
+                                lambda: optimize(objective, self.content, settings=settings))
+        return seconds / max(result.iterations, 1)
+
+    def later_frame(self, previous: torch.Tensor, frames: list[np.ndarray],
+                    iterations: int, weight: float) -> float:
+        """Frame 2 warm-started from frame 1's result warped by the flow, with the temporal
+        term (flow and warping not timed: they run beside the optimiser in a render)."""
+        estimator = flowmod.make_estimator(flowmod.DEFAULT_ESTIMATOR)
+        back = estimator(frames[1], frames[0])
+        forward = estimator(frames[0], frames[1])
+        warped = flowmod.warp(to_image(previous), back)
+        weights = flowmod.warp_weights(back, forward)
+        term = TemporalTerm(warped=to_tensor(warped, self.device),
+                            weights=torch.from_numpy(weights)[None, None].to(self.device))
+        content = to_tensor(frames[1], self.device)
+        job = FrameJob(frame=2, content=content, init=term.warped.clone(),
+                       styles=self.targets(self.size), iterations=iterations,
+                       temporal=[term], temporal_weight=weight)
+        stylizer = OptimizingStylizer(self.net, self.image.engine)
+        return timed(self.device, lambda: stylizer.stylize(job))[1]
+
+
+def peak_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+# ---- the solver and a render ----------------------------------------------------------------
+
+
+def torch_lbfgs(objective: Objective, init: torch.Tensor, iterations: int) -> float:
+    """torch.optim.LBFGS (history 100, strong Wolfe): the loss after ``iterations``."""
+    x = init.clone().requires_grad_(True)
+    solver = torch.optim.LBFGS(
+        [x], lr=1.0, max_iter=iterations, max_eval=iterations * 3 + 10, history_size=100,
+        tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe",
+    )
+
+    def closure() -> torch.Tensor:
+        solver.zero_grad()
+        total = objective(x)["total"]
+        total.backward()
+        return total
+
+    solver.step(closure)  # type: ignore[arg-type]
+    with torch.no_grad():
+        return float(objective(x)["total"])
+
+
+def compare_lbfgs(bench: Bench, iterations: int) -> dict[str, float]:
+    objective = Objective(bench.net, content=bench.content, styles=bench.targets(bench.size),
+                          settings=bench.image.engine)
+    settings = OptimizerSettings(iterations=iterations, tolerance=0.0)
+    ours, ours_s = timed(bench.device, lambda: optimize(objective, bench.content,
+                                                        settings=settings))
+    theirs, theirs_s = timed(bench.device, lambda: torch_lbfgs(objective, bench.content,
+                                                               iterations))
+    return {"package_seconds_per_iteration": ours_s / iterations,
+            "package_loss": ours.losses["total"],
+            "torch_seconds_per_iteration": theirs_s / iterations, "torch_loss": theirs}
+
+
+def render_frames(source: Path, style: Path, n: int, size: tuple[int, int],
+                  net: LossNetwork, device: torch.device) -> dict[str, float]:
+    """``n`` frames through the pipeline with the standard preset at ``size``: wall time
+    and the share of it the optimiser was not running (decode, flow, I/O, encode)."""
+    busy: list[float] = []
+
+    def on_frame(p: FrameProgress) -> None:
+        if not p.skipped:
+            busy.append(p.seconds)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        given = {"frames": f"1:{n}", "size": max(size)}
+        settings = resolve_render(source, (style,), Path(tmp) / "o.mp4", given=given).settings
+        _, wall = timed(device, lambda: Renderer(settings, network=net, device=device,
+                                                 on_frame=on_frame).run())
+    return {"render_frames": n, "render_seconds": wall,
+            "render_idle_share": max(0.0, 1.0 - sum(busy) / wall)}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    w, _, h = text.lower().partition("x")
+    return int(w), int(h)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=ROOT / "sample_videos" / "valley.mp4")
+    parser.add_argument("--style", type=Path,
+                        default=ROOT / "sample_videos" / "stained_glass.png")
+    parser.add_argument("--size", type=parse_size, default=(320, 180), help="WxH")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or cuda:N")
+    parser.add_argument("--precision", default="auto", help="auto, float32 or bf16")
+    parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--speed-iterations", type=int, default=20)
+    parser.add_argument("--iterations", default=None, metavar="FIRST,LATER",
+                        help="budgets of the first and a later frame [default: the standard "
+                        "preset's]")
+    parser.add_argument("--reference-iterations", type=int, default=REFERENCE_ITERATIONS)
+    parser.add_argument("--lbfgs", type=int, default=0, metavar="N",
+                        help="also compare with torch.optim.LBFGS over N iterations")
+    parser.add_argument("--render", type=int, default=0, metavar="N",
+                        help="also render N frames through the pipeline")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    net = load_network("vgg16", device=device, precision=args.precision)
+    frames = frames_of(args.source, 1, 2, args.size)
+    image = ImageSettings(size=None, engine=dataclasses.replace(EngineSettings(),
+                                                                precision=args.precision))
+    bench = Bench(net, device, args.size, to_tensor(frames[0], device), read_image(args.style),
+                  image)
+    dtype = net.autocast or torch.float32
+    out: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "size": list(args.size), "dtype": str(dtype).removeprefix("torch."),
+    }
+    layers = sorted(set(image.engine.style_layers) | set(image.engine.content_layers))
+    flops = iteration_flops(net, args.size, layers)
+    log("timing one iteration ...")
+    out["seconds_per_iteration"] = bench.per_iteration(args.speed_iterations)
+    out["floor_seconds_per_iteration"] = flops / conv_throughput(device, dtype)
+    budget = PRESETS["standard"].iterations
+    if args.iterations:
+        first_n, _, later_n = args.iterations.partition(",")
+        budget = (int(first_n), int(later_n or first_n))
+    log(f"first frame, default settings ({budget[0]} iterations of work) ...")
+    first, out["default_seconds"] = bench.first_frame(budget[0], image.start_size)
+    out["default_loss"] = bench.final_loss(first)
+    out["seconds_first_frame"] = out["default_seconds"]
+    log(f"a later frame ({budget[1]} iterations, temporal terms) ...")
+    out["seconds_later_frame"] = bench.later_frame(first, frames, budget[1],
+                                                   DEFAULT_TEMPORAL_WEIGHT)
+    if not args.skip_reference:
+        log(f"first frame, the reference's settings ({args.reference_iterations} "
+            f"iterations) ...")
+        ref, out["reference_seconds"] = bench.reference(args.reference_iterations)
+        out["reference_loss"] = bench.final_loss(ref)
+    if args.lbfgs:
+        log(f"L-BFGS against torch.optim.LBFGS, {args.lbfgs} iterations ...")
+        out.update(compare_lbfgs(bench, args.lbfgs))
+    if args.render:
+        log(f"rendering {args.render} frames ...")
+        out.update(render_frames(args.source, args.style, args.render, args.size, net, device))
+    out["peak_memory_bytes"] = peak_memory(device)
+    for key, value in out.items():
+        log(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
+    if args.json:
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
