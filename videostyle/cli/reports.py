@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InputError
 from ..settings import parse_range
-from .app import app, echo, errors
+from .app import app, echo, errors, note
 from .options import Warp, plain
 from .progress import duration
 
@@ -57,10 +57,13 @@ def flow_command(
     import tempfile
 
     from ..evaluate import flow_frames, write_panels
-    from ..video import encode_video, fit_size, parse_fps, probe
+    from ..video import check_output_is_not_input, encode_video, fit_size, parse_fps, probe
 
     with errors():
+        check_output_is_not_input(output, source=source)
         info = probe(source, fps=parse_fps(fps) if fps else None)
+        for message in info.notes:
+            note(message)
         start, end = parse_range(frames)
         dims = fit_size(info.width, info.height, size)
         with tempfile.TemporaryDirectory(prefix="videostyle-flow-") as tmp:
