@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from clips import assert_one_error_line, make_clip, make_style, run_ffmpeg
+from clips import assert_one_error_line, cache_dir, make_clip, make_style, run_ffmpeg
 
 from videostyle.config import MAX_FRAME_SIDE
 from videostyle.flow import write_flo
@@ -177,7 +177,18 @@ def output_is_video(ws: Ws) -> None:
     assert info.n_frames == N_FRAMES and (info.width, info.height) == (32, 24)
 
 
-def readonly_folder(ws: Ws) -> list[str | Path]:
+def still(ws: Ws, depth: int, name: str = "out.png") -> None:
+    """The still was painted and written at 32x24 and ``depth`` bits."""
+    data = cv2.imread(str(ws / name), cv2.IMREAD_UNCHANGED)
+    assert data.shape == (24, 32, 3) and data.dtype == (np.uint16 if depth == 16 else np.uint8)
+
+
+def sized(ws: Ws, size: tuple[int, int]) -> None:
+    info = probe(ws / "out.mp4")
+    assert (info.width, info.height) == size and info.n_frames == N_FRAMES
+
+
+def readonly_folder(ws: Ws, command: str = "render") -> list[str | Path]:
     folder = ws / "ro"
     folder.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
@@ -185,6 +196,8 @@ def readonly_folder(ws: Ws) -> list[str | Path]:
     if done.returncode != 0:
         pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.strip()}")
     ws.mounts.append(folder)  # type: ignore[attr-defined]
+    if command == "image":
+        return image(ws, None, out="ro/out.png")
     return render(ws, ws.clip(), out="ro/out.mp4")
 
 
@@ -330,6 +343,12 @@ ROWS = [
     Row("source-2x3", lambda ws: render(ws, ws.lavfi_video(
         "tiny.mkv", "testsrc2=size=2x3:rate=25", "-c:v", "ffv1", "-pix_fmt", "yuv444p")), 2,
         f"at least {_MIN}x{_MIN}"),
+    Row("source-smallest-accepted", lambda ws: render(ws, ws.sequence("small", w=_MIN, h=_MIN),
+                                                      "--fps", "24", "--size", str(_MIN)), 0,
+        "", check=lambda ws: sized(ws, (_MIN, _MIN))),
+    Row("source-one-pixel-too-narrow", lambda ws: render(
+        ws, ws.sequence("narrow", w=_MIN - 1, h=2 * _MIN), "--fps", "24"), 2,
+        f"at least {_MIN}x{_MIN}"),
     Row("source-beyond-maximum", lambda ws: [
         "render", ws.picture("wide.png", MAX_FRAME_SIDE + 8, 20), "-s", ws.style(), "-o",
         ws / "out.mp4", "--quality", "final", "--iterations", "2", "-q"], 2,
@@ -344,12 +363,13 @@ ROWS = [
         ws / "s.png", (ws / "s.png").write_bytes(b"\x89PNG\r\n\x1a\n broken"))[0]), 2,
         "cannot be decoded"),
     Row("style-gray", lambda ws: image(ws, style=ws.picture("g.png", 32, 32, channels=1)), 0,
-        "gray"),
+        "gray", check=lambda ws: still(ws, 8)),
     Row("style-rgba", lambda ws: render(ws, ws.clip(),
                                         style=ws.picture("a.png", 32, 32, channels=4)),
         0, "alpha", check=output_is_video),
     Row("style-16-bit", lambda ws: image(ws, style=ws.picture("d.png", 32, 32,
-                                                              dtype=np.uint16)), 0, ""),
+                                                              dtype=np.uint16)), 0, "",
+        check=lambda ws: still(ws, 8)),
     Row("style-1x1", lambda ws: image(ws, style=ws.picture("p.png", 1, 1)), 2,
         f"at least {_MIN}x{_MIN}"),
     Row("style-is-a-video", lambda ws: render(ws, ws.clip(), style=ws.clip("s.mp4")), 2,
@@ -359,7 +379,8 @@ ROWS = [
                                         "--style-mask", ws.picture("n.png")), 2,
         "one mask per style"),
     Row("mask-shape", lambda ws: render(ws, ws.clip(), "--style-mask",
-                                        ws.picture("m.png", 20, 40)), 2, "aspect"),
+                                        ws.picture("m.png", 20, 40)), 0, "stretched",
+        check=output_is_video),
     Row("mask-sequence-short", lambda ws: render(
         ws, ws.clip(), "--style-mask", ws.sequence("masks", n=2)), 2, "has no mask"),
     Row("mask-corrupt", lambda ws: render(ws, ws.clip(), "--style-mask", (
@@ -425,8 +446,10 @@ ROWS = [
     Row("output-sequence-file-taken", sequence_output_taken, 2, "--overwrite"),
     Row("image-output-exists", lambda ws: image(ws, None, out=(
         ws / "o.png", ws.picture("o.png"))[0].name), 2, "--overwrite"),
-    Row("image-output-overwrite", lambda ws: image(ws, None, "--overwrite", out=(
-        ws / "o.png", ws.picture("o.png"))[0].name), 0, "", changes=("o.png",)),
+    Row("image-output-overwrite", lambda ws: image(ws, None, "--overwrite", "--bit-depth", "16",
+                                                   out=(ws.picture("o.png")).name), 0, "",
+        check=lambda ws: still(ws, 16, "o.png"), changes=("o.png",)),
+    Row("image-output-read-only", lambda ws: readonly_folder(ws, "image"), 2, "not writable"),
     Row("image-output-is-content", lambda ws: image(ws, ws.picture("c.png"), "--overwrite",
                                                     out="c.png"), 2, "is the input"),
     Row("flow-output-is-source", lambda ws: ["flow", ws.clip(), "-o", ws / "clip.mp4"], 2,
@@ -451,7 +474,7 @@ ROWS = [
     Row("status-edited-manifest", lambda ws: ["status", (
         ws.finished(), (ws / "out.videostyle" / "manifest.json").write_text(
             '{"format": 1, "pixels": {"frames": "all"}}'))[0]], 6, "--restart"),
-    Row("status-edited-record", status_record_edit, 0, ""),
+    Row("status-edited-record", status_record_edit, 0, f"{N_FRAMES} done"),
     Row("evaluate-missing", lambda ws: ["evaluate", ws / "none.mp4", "--source", ws.clip()],
         2, "does not exist"),
     Row("evaluate-other-size", lambda ws: [
@@ -520,10 +543,28 @@ def test_bad_input(cli: Cli, ws: Ws, row: Row) -> None:
     notes = ("videostyle: note:", "videostyle: warning:")
     assert all(line.startswith(notes) for line in lines), err
     assert len(lines) <= 2, err
-    assert row.phrase in err, err
+    assert row.phrase in err + out, err + out
     for key, digest in before.items():
         if any(key == c or key.startswith(c) for c in row.changes):
             continue
         assert after.get(key) == digest, f"{key} changed"
     if row.check is not None:
         row.check(ws)
+
+
+def test_smallest_frame_is_what_the_loss_network_needs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """16 px reaches relu5_1 with one pixel; 15 px leaves it none (the pooling fails)."""
+    import torch
+
+    from videostyle.config import CONTENT_LAYERS, STYLE_LAYERS
+    from videostyle.networks import load_network
+
+    monkeypatch.setenv("VIDEOSTYLE_CACHE", str(cache_dir(tmp_path_factory)))  # the rows' one
+    net = load_network("vgg16")
+    layers = list(STYLE_LAYERS + CONTENT_LAYERS)
+    with torch.no_grad():
+        assert tuple(net(torch.rand(1, 3, _MIN, _MIN), layers)["relu5_1"].shape[-2:]) == (1, 1)
+        with pytest.raises(RuntimeError):
+            net(torch.rand(1, 3, _MIN - 1, _MIN - 1), layers)

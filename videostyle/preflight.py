@@ -195,22 +195,29 @@ def check_source(
                      painted=False)
     check_frame_size("the render", size, painted=True)
     source = (info.width, info.height)
+    notes = list(info.notes)
     for index, spec in enumerate(s.style_masks):
-        for frame in (frames[0], frames[-1]):
-            mask = style_mask(s, index, frame)
-            if not same_shape((mask.shape[1], mask.shape[0]), source):
-                raise InputError(
-                    f"the mask {spec} is {mask.shape[1]}x{mask.shape[0]}, not of the shape of "
-                    f"the source frames ({info.width}x{info.height}, another aspect ratio); "
-                    "give masks of the frames' size"
-                )
+        shapes = [style_mask(s, index, f).shape[1::-1] for f in (frames[0], frames[-1])]
+        notes += mask_notes(spec, shapes, source)
     if s.uses_flow() and is_flow_folder(s.flow):
         offsets = (1,) if s.passes > 1 else tuple(sorted(set(s.long_term)))
         pairs = [p for j in offsets for f in frames if f - j >= frames[0]
                  for p in ((f, f - j), (f - j, f))]
         files = flowmod.FileFlow(s.flow)
         files.check([p for p in pairs if files.path(*p).is_file()], source)
-    return list(info.notes)
+    return notes
+
+
+def mask_notes(
+    spec: str | Path, shapes: list[tuple[int, ...]], frame: tuple[int, int]
+) -> list[str]:
+    """One note when a mask (of ``shapes`` ``(w, h)``) has another shape than the frames:
+    it is stretched to them (masks are resized to the frame size; a scaled one is fine)."""
+    for w, h in shapes:
+        if not same_shape((w, h), frame):
+            return [f"the mask {spec} is {w}x{h}, another shape than the frames "
+                    f"({frame[0]}x{frame[1]}); it is stretched to them"]
+    return []
 
 
 def read_styles(s: RenderSettings | ImageJob) -> tuple[list[np.ndarray], list[str]]:
@@ -242,7 +249,11 @@ def check_still(job: ImageJob) -> StillInputs:
     """Every check of ``videostyle image`` before any work; returns its inputs, read."""
     check_values(job.settings)
     check_still_output(job.output, overwrite=job.overwrite)
-    check_output(job.output.with_suffix(".mp4"))  # the folder exists and is writable
+    folder = job.output.absolute().parent  # created when missing: its nearest existing one
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"the output folder {folder} is not writable; choose another one")
     content = read_image(job.content)
     shape = (content.shape[1], content.shape[0])
     check_frame_size(f"the content image {job.content.name}", shape, painted=False)
@@ -253,9 +264,7 @@ def check_still(job: ImageJob) -> StillInputs:
     masks = []
     for path in job.masks:
         mask = read_image(path)
-        if not same_shape((mask.shape[1], mask.shape[0]), shape):
-            raise InputError(f"the mask {path} is {mask.shape[1]}x{mask.shape[0]}, not of the "
-                             f"content's shape ({shape[0]}x{shape[1]})")
+        notes += mask_notes(path, [mask.shape[1::-1]], shape)
         masks.append(mask.mean(axis=2))
     init = read_image(job.init_file) if job.init_file else None
     return StillInputs(content, styles, masks, init, notes)
