@@ -5,6 +5,13 @@ Each stage owns its checks (:func:`videostyle.video.check_output` for the encode
 source, ...); this module only calls them all, in one place, before any work. A preset's
 value that the inputs cannot serve is adapted here (returned as a note); a value the user
 gave is refused.
+
+Frame sizes are checked against the loss network's smallest side
+(:func:`videostyle.networks.min_frame_side`, 16 px) and :data:`MAX_FRAME_SIDE`; an existing
+output must be this run folder's own (:mod:`videostyle.ownership`) unless ``overwrite``;
+what reading an input changes (alpha dropped, gray made RGB, a variable rate made even, a
+mask stretched) comes back as one note each. ``videostyle image`` has its own entry,
+:func:`check_still`.
 """
 
 from __future__ import annotations
@@ -121,15 +128,18 @@ def check_inputs(
     return s, []
 
 
+def flow_pairs(frames: list[int], j: int) -> list[tuple[int, int]]:
+    """The flows (both ways) that offset ``j`` needs between ``frames``."""
+    return [p for f in frames if f - j >= frames[0] for p in ((f, f - j), (f - j, f))]
+
+
 def check_flow_folder(s: RenderSettings, frames: list[int]) -> tuple[RenderSettings, list[str]]:
     """The .flo files every frame needs exist; a preset's offsets adapt to the folder."""
     files = flowmod.FileFlow(s.flow)
-    start = frames[0]
     offsets = (1,) if s.passes > 1 else tuple(sorted(set(s.long_term)))
     lacking: list[tuple[int, Path]] = []
     for j in offsets:
-        pairs = [p for f in frames if f - j >= start for p in ((f, f - j), (f - j, f))]
-        missing = files.first_missing(pairs)
+        missing = files.first_missing(flow_pairs(frames, j))
         if missing is None:
             continue
         if j == 1 or "long_term" in s.given:
@@ -174,8 +184,8 @@ def check_frame_size(what: str, size: tuple[int, int], *, painted: bool) -> None
     smallest, (w, h) = min_frame_side(), size
     if min(w, h) < smallest:
         raise InputError(
-            f"{what} is {w}x{h}; frames need at least {smallest}x{smallest} pixels (the loss "
-            f"network's deepest layer halves them four times)"
+            f"{what} is {w}x{h}; the loss network needs at least {smallest}x{smallest} pixels "
+            "(it halves an image four times before its deepest layer)"
             + (f"; give a larger {opt('size')}" if painted else "")
         )
     if painted and max(w, h) > MAX_FRAME_SIDE:
@@ -201,10 +211,9 @@ def check_source(
         notes += mask_notes(spec, shapes, source)
     if s.uses_flow() and is_flow_folder(s.flow):
         offsets = (1,) if s.passes > 1 else tuple(sorted(set(s.long_term)))
-        pairs = [p for j in offsets for f in frames if f - j >= frames[0]
-                 for p in ((f, f - j), (f - j, f))]
-        files = flowmod.FileFlow(s.flow)
-        files.check([p for p in pairs if files.path(*p).is_file()], source)
+        files = flowmod.FileFlow(s.flow)  # missing files: check_flow_folder's
+        pairs = [p for j in offsets for p in flow_pairs(frames, j) if files.path(*p).is_file()]
+        files.check(pairs, source)
     return notes
 
 
