@@ -452,6 +452,8 @@ ROWS = [
     Row("image-output-read-only", lambda ws: readonly_folder(ws, "image"), 2, "not writable"),
     Row("image-output-is-content", lambda ws: image(ws, ws.picture("c.png"), "--overwrite",
                                                     out="c.png"), 2, "is the input"),
+    Row("flow-output-exists", lambda ws: ["flow", ws.clip(), "-o", ws.clip("other.mp4")], 2,
+        "--overwrite"),
     Row("flow-output-is-source", lambda ws: ["flow", ws.clip(), "-o", ws / "clip.mp4"], 2,
         "is the input"),
     # run folders

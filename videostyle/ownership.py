@@ -78,8 +78,8 @@ def record_output(run_root: Path, output: Path, frames: Sequence[int]) -> None:
 
 
 def check_still_output(output: Path, *, overwrite: bool) -> None:
-    """A still (``videostyle image``) has no run folder to record its output, so any existing
-    file there is refused unless ``overwrite``."""
+    """An output with no run folder to record it (``videostyle image``, ``videostyle flow``):
+    any existing file there is refused unless ``overwrite``."""
     path = Path(output)
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise InputError(

@@ -52,15 +52,21 @@ def flow_command(
         str | None, typer.Option(help="START:END frame numbers, inclusive (see render --help).")
     ] = None,
     fps: Annotated[str | None, typer.Option(help="Frame rate of an image sequence.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output file (an input is "
+                           "never replaced).")
+    ] = False,
 ) -> None:
     """Side by side: each frame, its flow to the previous frame, and the consistency weights."""
     import tempfile
 
     from ..evaluate import flow_frames, write_panels
+    from ..ownership import check_still_output
     from ..video import check_output_is_not_input, encode_video, fit_size, parse_fps, probe
 
     with errors():
         check_output_is_not_input(output, source=source)
+        check_still_output(output, overwrite=overwrite)
         info = probe(source, fps=parse_fps(fps) if fps else None)
         for message in info.notes:
             note(message)
