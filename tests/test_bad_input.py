@@ -148,6 +148,21 @@ def truncated_clip(ws: Ws) -> list[str | Path]:
     return render(ws, ws / "cut.mp4")
 
 
+def cut_frames(ws: Ws) -> list[str | Path]:
+    """An 8-frame Matroska clip cut at 70 %: its header is whole, its last frames are not."""
+    ws.ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x36:rate=25", "-frames:v", "8", "-c:v",
+              "ffv1", ws / "whole.mkv")
+    data = (ws / "whole.mkv").read_bytes()
+    (ws / "whole.mkv").unlink()
+    (ws / "cut.mkv").write_bytes(data[: len(data) * 7 // 10])
+    return render(ws, ws / "cut.mkv")
+
+
+def whole_frames_rendered(ws: Ws) -> None:
+    readable = probe(ws / "cut.mkv").n_frames
+    assert 0 < readable < 8 and probe(ws / "out.mp4").n_frames == readable
+
+
 def audio_only(ws: Ws) -> list[str | Path]:
     ws.ffmpeg("-f", "lavfi", "-i", "sine=d=0.3", "-c:a", "aac", ws / "sound.mp4")
     return render(ws, ws / "sound.mp4")
@@ -320,11 +335,14 @@ ROWS = [
     Row("source-empty", lambda ws: render(ws, (ws / "e.mp4", (ws / "e.mp4").touch())[0]), 2,
         "empty"),
     Row("source-truncated", truncated_clip, 2, "cut.mp4"),
+    Row("source-cut-after-the-header", cut_frames, 0, "ends early",
+        check=whole_frames_rendered),
     Row("source-not-media", lambda ws: render(
         ws, (ws / "notes.mp4", (ws / "notes.mp4").write_text("not a video\n" * 50))[0]), 2,
         "cannot read"),
     Row("source-audio-only", audio_only, 2, "no video stream"),
-    Row("source-variable-rate", variable_rate, 0, "variable frame rate"),
+    Row("source-variable-rate", variable_rate, 0, "variable frame rate",
+        check=output_is_video),
     Row("source-rotated-phone", rotated, 0, "", check=portrait_output),
     Row("source-10-bit", lambda ws: render(ws, ws.lavfi_video(
         "ten.mkv", "testsrc2=size=48x36:rate=25", "-c:v", "ffv1", "-pix_fmt", "yuv420p10le")),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -160,6 +161,10 @@ def _probe_video(path: Path) -> SourceInfo:
     rate, constant = _exact_rate(pts, durations, tb, video.rate_hint)
     notes = conversion_notes(f"the source {path.name} ({video.pix_fmt})",
                              *_pix_fmt_layout(video.pix_fmt))
+    cut = _TRUNCATED.search(err)
+    if cut is not None:
+        notes.insert(0, f"{path.name} ends early (ffmpeg: {cut.group(0)}); its {n_frames} "
+                     "whole frames are used: re-export or re-copy it for the rest")
     if not constant:
         notes.insert(0, f"{path.name} has a variable frame rate; its {n_frames} frames are "
                      f"treated as evenly spaced at {rate} fps ({float(rate):.3f}), so audio may "
@@ -201,6 +206,11 @@ def _probe_sequence(path: Path, fps: Fraction) -> SourceInfo:
         notes=tuple(conversion_notes(f"the source frame {files[0].name}",
                                      *channel_layout(files[0]))),
     )
+
+
+#: What ffmpeg says of a file cut short whose header is whole (the frames before the cut
+#: are read).
+_TRUNCATED = re.compile(r"File ended prematurely|partial file", re.IGNORECASE)
 
 
 def _pix_fmt_layout(pix_fmt: str | None) -> tuple[bool, bool]:
