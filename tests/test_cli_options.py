@@ -134,6 +134,7 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
     ("blend_weight", ("--blend-weight", "0.5"), ("--passes", "2"),
      lambda s, c: s.blend_weight == 0.5),
     ("quiet", ("-q",), (), lambda s, c: True),
+    ("overwrite", ("--overwrite",), (), lambda s, c: s.overwrite),
 ]
 
 
@@ -210,6 +211,8 @@ IMAGE_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
     ("bit_depth", ("--bit-depth", "16"), (),
      lambda s, c: cv2.imread(str(Path(c["tmp"]) / "o.png"), -1).dtype == np.uint16),
     ("quiet", ("-q",), (), lambda s, c: True),
+    ("overwrite", ("--overwrite", "-o", "{m2}"), (),  # m2.png exists: replaced by the result
+     lambda s, c: cv2.imread(str(Path(c["tmp"]) / "m2.png")).shape[:2] == (4, 4)),
 ]
 
 

@@ -160,3 +160,10 @@ PRESETS: dict[str, Preset] = {
     "final": Preset(size=None, iterations=(2000, 1000), long_term=(1, 10, 20, 40), flow="dis"),
 }
 DEFAULT_PRESET = "standard"
+
+#: The largest frame side a render or a still is painted at, in pixels (the output's
+#: longer side, after ``--size``): the loss network's activations of a larger frame do not
+#: fit a single GPU's memory and an L-BFGS step there takes minutes. A larger source is
+#: refused up front unless ``--size`` (or a preset's size) scales it down. The smallest
+#: side is the loss network's (:func:`videostyle.networks.min_frame_side`).
+MAX_FRAME_SIDE = 8192

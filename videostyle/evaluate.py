@@ -28,6 +28,7 @@ import numpy as np
 from . import flow as flowmod
 from .errors import InputError, opt
 from .video import SourceInfo, read_frames
+from .video.images import same_shape
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,16 @@ def _aligned(
     size = (stylized.width, stylized.height)
     start = source.first if start is None else start
     end = start + stylized.n_frames - 1
+    if stylized.n_frames < 2:
+        raise InputError(
+            f"{stylized.path} holds {stylized.n_frames} frame; the temporal error compares "
+            "frames in pairs and needs at least two frames"
+        )
+    if not same_shape(size, (source.width, source.height)):
+        raise InputError(
+            f"the stylised video is {size[0]}x{size[1]} but the source is {source.width}x"
+            f"{source.height} (another aspect ratio); give the source it was rendered from"
+        )
     if not source.first <= start <= source.last or end > source.last:
         raise InputError(
             f"the stylised video has {stylized.n_frames} frames but the source has "

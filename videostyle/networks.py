@@ -34,6 +34,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .config import CONTENT_LAYERS, STYLE_LAYERS
 from .errors import InputError, WeightsError, opt
 
 log = logging.getLogger(__name__)
@@ -500,3 +501,17 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
     if name == "bf16" or (name == "auto" and device.type == "cuda"):
         return torch.bfloat16
     return None
+
+
+def min_frame_side(layers: Sequence[str] = STYLE_LAYERS + CONTENT_LAYERS) -> int:
+    """The smallest frame side (pixels) whose activations reach every layer of ``layers``.
+
+    Each VGG block ends in a 2x2 pooling of stride 2 that floors odd sides, so a layer of
+    block ``b`` (``relu5_1``: b = 5) sees ``floor(side / 2^(b-1))`` pixels; it needs at
+    least one. With the default layers (down to ``relu5_1``) that is 16 px.
+
+    >>> min_frame_side(("relu4_2",)), min_frame_side()
+    (8, 16)
+    """
+    deepest = max(int(name[len("relu"):].split("_")[0]) for name in layers)
+    return 2 ** (deepest - 1)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, jobs, memory, multipass, preflight
+from . import __version__, jobs, memory, multipass, ownership, preflight
 from . import flow as flowmod
 from .errors import InputError, Interrupted, opt
 from .networks import LossNetwork, sha256_file
@@ -181,12 +181,13 @@ class Renderer:
         info = probe(self.s.source, fps=self.s.fps)  # 1. what the source is
         frames = self._frames(info)
         size = self._size(info)
+        source_notes = preflight.check_source(self.s, info, size, frames)
         run = RunFolder(self.s.workdir or default_workdir(self.s.output))
         self.s, notes = preflight.check_inputs(self.s, run, frames)  # before any work
-        for note in notes:
+        styles, style_notes = preflight.read_styles(self.s)  # a bad style refused before work
+        for note in source_notes + notes + style_notes:
             if self.on_note is not None:
                 self.on_note(note)
-        styles = [read_image(p) for p in self.s.styles]  # a bad style refused before work too
         memory.check_fits(size, self.s.engine, self.device, half=self._half())  # it fits
         self._open(run, info, frames, size)  # 2. the run folder (refuses a mismatched resume)
         self._decode(info, run, frames, size)  # 3. source frames at the render size
@@ -199,6 +200,7 @@ class Renderer:
                                      targets, flows, self.network)
             computed = self._chain_within_memory(ctx)  # 6. one job per frame, stored
         self._encode(info, run, frames)  # 7. the output, at the source's exact rate
+        ownership.record_output(run.root, self.s.output, frames)  # it is this render's now
         return RenderResult(
             output=self.s.output, workdir=run.root, frames=len(frames), computed=computed,
             fps=info.fps, warnings=self.warnings,

@@ -5,21 +5,42 @@ Each stage owns its checks (:func:`videostyle.video.check_output` for the encode
 source, ...); this module only calls them all, in one place, before any work. A preset's
 value that the inputs cannot serve is adapted here (returned as a note); a value the user
 gave is refused.
+
+Frame sizes are checked against the loss network's smallest side
+(:func:`videostyle.networks.min_frame_side`, 16 px) and :data:`MAX_FRAME_SIDE`; an existing
+output must be this run folder's own (:mod:`videostyle.ownership`) unless ``overwrite``;
+what reading an input changes (alpha dropped, gray made RGB, a variable rate made even, a
+mask stretched) comes back as one note each. ``videostyle image`` has its own entry,
+:func:`check_still`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import flow as flowmod
-from .config import INIT_LATER
+from .config import INIT_LATER, MAX_FRAME_SIDE
 from .errors import InputError, opt
 from .jobs import style_mask
-from .settings import RenderSettings
-from .stylize import INIT_CHOICES
-from .video import check_output, check_output_is_not_input, is_sequence_pattern, read_image
+from .networks import min_frame_side
+from .ownership import check_output_owned, check_still_output
+from .settings import ImageJob, RenderSettings
+from .stylize import INIT_CHOICES, ImageSettings
+from .video import (
+    SourceInfo,
+    check_output,
+    check_output_is_not_input,
+    fit_size,
+    is_sequence_pattern,
+    read_image,
+)
+from .video.images import channel_layout, conversion_notes, same_shape
 from .workdir import RunFolder
 
 
@@ -57,6 +78,7 @@ def check_settings(s: RenderSettings) -> None:
             f"give one each"
         )
     check_output(s.output, None if s.is_sequence_output() else (s.codec or "h264"))
+    check_values(s.image, temporal_weight=s.temporal_weight, blend_weight=s.blend_weight)
 
 
 def inputs(s: RenderSettings) -> list[Path]:
@@ -98,25 +120,26 @@ def check_inputs(
                 f"the run folder {run.root} holds the input {path}; a render writes and "
                 f"clears its run folder: give {opt('workdir')} another folder"
             )
+    check_output_owned(s.output, run.root, frames, overwrite=s.overwrite)
     if s.image.init not in INIT_CHOICES:
         read_image(s.image.init)
-    for index in range(len(s.style_masks)):
-        style_mask(s, index, frames[0])
-        style_mask(s, index, frames[-1])
     if s.uses_flow() and is_flow_folder(s.flow):
         return check_flow_folder(s, frames)
     return s, []
 
 
+def flow_pairs(frames: list[int], j: int) -> list[tuple[int, int]]:
+    """The flows (both ways) that offset ``j`` needs between ``frames``."""
+    return [p for f in frames if f - j >= frames[0] for p in ((f, f - j), (f - j, f))]
+
+
 def check_flow_folder(s: RenderSettings, frames: list[int]) -> tuple[RenderSettings, list[str]]:
     """The .flo files every frame needs exist; a preset's offsets adapt to the folder."""
     files = flowmod.FileFlow(s.flow)
-    start = frames[0]
     offsets = (1,) if s.passes > 1 else tuple(sorted(set(s.long_term)))
     lacking: list[tuple[int, Path]] = []
     for j in offsets:
-        pairs = [p for f in frames if f - j >= start for p in ((f, f - j), (f - j, f))]
-        missing = files.first_missing(pairs)
+        missing = files.first_missing(flow_pairs(frames, j))
         if missing is None:
             continue
         if j == 1 or "long_term" in s.given:
@@ -137,3 +160,120 @@ def check_flow_folder(s: RenderSettings, frames: list[int]) -> tuple[RenderSetti
     )
     adapted = dataclasses.replace(s, long_term=tuple(j for j in s.long_term if j not in dropped))
     return adapted, [note]
+
+
+# ---- values, frame sizes, the source's format, style images, flow files, outputs -------
+
+
+def check_values(image: ImageSettings, **more: float) -> None:
+    """Every weight and scale a finite number >= 0 (NaN and inf would poison the loss)."""
+    w = image.engine.weights
+    values = {"content_weight": w.content, "style_weight": w.style, "tv_weight": w.tv,
+              "style_scale": image.style_scale,
+              "tolerance": image.engine.optimizer.tolerance, **more}
+    for name, value in values.items():
+        if not math.isfinite(value) or value < 0:
+            raise InputError(f"{opt(name)} must be a finite number >= 0, got {value}")
+    if image.style_scale <= 0:
+        raise InputError(f"{opt('style_scale')} must be > 0, got {image.style_scale}")
+
+
+def check_frame_size(what: str, size: tuple[int, int], *, painted: bool) -> None:
+    """Refuse a frame the loss network cannot see (a side below :func:`min_frame_side`) or,
+    when it is ``painted`` at that size, one larger than :data:`MAX_FRAME_SIDE`."""
+    smallest, (w, h) = min_frame_side(), size
+    if min(w, h) < smallest:
+        raise InputError(
+            f"{what} is {w}x{h}; the loss network needs at least {smallest}x{smallest} pixels "
+            "(it halves an image four times before its deepest layer)"
+            + (f"; give a larger {opt('size')}" if painted else "")
+        )
+    if painted and max(w, h) > MAX_FRAME_SIDE:
+        raise InputError(
+            f"{what} would be painted at {w}x{h}; frames are painted at most {MAX_FRAME_SIDE} "
+            f"pixels on their longer side: give {opt('size')} {MAX_FRAME_SIDE} or less"
+        )
+
+
+def check_source(
+    s: RenderSettings, info: SourceInfo, size: tuple[int, int], frames: list[int]
+) -> list[str]:
+    """The source's frames and the render size within limits; masks and flow files of the
+    source's shape. Returns the notes on what reading the source changes (alpha dropped,
+    gray made RGB, a variable rate made even)."""
+    check_frame_size(f"the source {Path(info.path).name}", (info.width, info.height),
+                     painted=False)
+    check_frame_size("the render", size, painted=True)
+    source = (info.width, info.height)
+    notes = list(info.notes)
+    for index, spec in enumerate(s.style_masks):
+        shapes = [style_mask(s, index, f).shape[1::-1] for f in (frames[0], frames[-1])]
+        notes += mask_notes(spec, shapes, source)
+    if s.uses_flow() and is_flow_folder(s.flow):
+        offsets = (1,) if s.passes > 1 else tuple(sorted(set(s.long_term)))
+        files = flowmod.FileFlow(s.flow)  # missing files: check_flow_folder's
+        pairs = [p for j in offsets for p in flow_pairs(frames, j) if files.path(*p).is_file()]
+        files.check(pairs, source)
+    return notes
+
+
+def mask_notes(
+    spec: str | Path, shapes: list[tuple[int, ...]], frame: tuple[int, int]
+) -> list[str]:
+    """One note when a mask (of ``shapes`` ``(w, h)``) has another shape than the frames:
+    it is stretched to them (masks are resized to the frame size; a scaled one is fine)."""
+    for w, h in shapes:
+        if not same_shape((w, h), frame):
+            return [f"the mask {spec} is {w}x{h}, another shape than the frames "
+                    f"({frame[0]}x{frame[1]}); it is stretched to them"]
+    return []
+
+
+def read_styles(s: RenderSettings | ImageJob) -> tuple[list[np.ndarray], list[str]]:
+    """Each style image, read once, and notes on what reading it changed; a style smaller
+    than the loss network's minimum is refused (it holds no texture to paint with)."""
+    styles, notes = [], []
+    for path in s.styles:
+        image = read_image(path)
+        check_frame_size(f"the style image {Path(path).name}", image.shape[1::-1],
+                         painted=False)
+        notes += conversion_notes(f"the style image {Path(path).name}",
+                                  *channel_layout(Path(path)))
+        styles.append(image)
+    return styles, notes
+
+
+@dataclass(frozen=True)
+class StillInputs:
+    """What ``videostyle image`` reads, read once, and the notes on what reading changed."""
+
+    content: np.ndarray
+    styles: list[np.ndarray]
+    masks: list[np.ndarray]
+    init: np.ndarray | None
+    notes: list[str]
+
+
+def check_still(job: ImageJob) -> StillInputs:
+    """Every check of ``videostyle image`` before any work; returns its inputs, read."""
+    check_values(job.settings)
+    check_still_output(job.output, overwrite=job.overwrite)
+    folder = job.output.absolute().parent  # created when missing: its nearest existing one
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"the output folder {folder} is not writable; choose another one")
+    content = read_image(job.content)
+    shape = (content.shape[1], content.shape[0])
+    check_frame_size(f"the content image {job.content.name}", shape, painted=False)
+    check_frame_size("the output", fit_size(*shape, job.settings.size), painted=True)
+    styles, notes = read_styles(job)
+    notes = conversion_notes(f"the content image {job.content.name}",
+                             *channel_layout(job.content)) + notes
+    masks = []
+    for path in job.masks:
+        mask = read_image(path)
+        notes += mask_notes(path, [mask.shape[1::-1]], shape)
+        masks.append(mask.mean(axis=2))
+    init = read_image(job.init_file) if job.init_file else None
+    return StillInputs(content, styles, masks, init, notes)

@@ -79,6 +79,7 @@ class RenderSettings:
     blend_weight: float = 1.0
     blend_weight_other: float = 0.0
     given: frozenset[str] = frozenset()
+    overwrite: bool = False  # replace an output this render's run folder did not write
 
     @property
     def engine(self) -> EngineSettings:
@@ -416,6 +417,7 @@ def _build(
         temporal_after_pass=int(given.get("temporal_after_pass", defaults.temporal_after_pass)),
         blend_weight=float(given.get("blend_weight", defaults.blend_weight)),
         given=frozenset(given),
+        overwrite=bool(given.get("overwrite", False)),
     )
 
 
@@ -435,6 +437,7 @@ class ImageJob:
     masks: tuple[Path, ...] = ()
     init_file: Path | None = None
     bit_depth: int = 8
+    overwrite: bool = False  # replace an existing output file
 
 
 def resolve_image(
@@ -475,4 +478,5 @@ def resolve_image(
         iterations=int(given.get("iterations", OptimizerSettings.iterations)), init=init,
     )
     return ImageJob(content=content, styles=styles, output=output, settings=settings,
-                    masks=masks, init_file=init_file, bit_depth=bit_depth)
+                    masks=masks, init_file=init_file, bit_depth=bit_depth,
+                    overwrite=bool(given.get("overwrite", False)))

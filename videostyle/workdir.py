@@ -10,6 +10,7 @@ Layout of a run folder (default: the output's name without extension + ``.videos
                            frame counts as done only once both files are complete
     flow/                  optical flow cache (``forward_i_j.flo``, ``backward_j_i.flo``)
     passes/                multi-pass intermediate frames
+    outputs.json           the outputs written, with their sha256 (:mod:`videostyle.ownership`)
 
 Every file is written with :func:`videostyle.atomic.write_bytes` (temporary name, flush,
 fsync, rename, fsync of the folder): a crash or power cut at any instant leaves either the
@@ -120,6 +121,12 @@ class RunFolder:
                 f"{self.manifest_path} was written by another version of videostyle; "
                 f"fix: {opt('restart')}"
             )
+        problem = manifest_problem(data)
+        if problem:
+            raise ResumeError(
+                f"the manifest {self.manifest_path} is damaged or was edited ({problem}); "
+                f"fix: {opt('restart')}"
+            )
         return data
 
     def open(
@@ -141,6 +148,7 @@ class RunFolder:
             raise InputError(f"cannot create the run folder {self.root}: {exc}") from exc
         if not os.access(self.root, os.W_OK):
             raise InputError(f"the run folder {self.root} is not writable")
+        self.check_parts()
         # Compare in JSON form (tuples become lists) against what the folder holds.
         manifest = json.loads(json.dumps({"format": FORMAT_VERSION, **manifest}))
         if self.exists() and not restart:
@@ -168,6 +176,16 @@ class RunFolder:
         for folder in (self.content_dir, self.frames_dir, self.flow_dir):
             folder.mkdir(exist_ok=True)
         return warnings
+
+    def check_parts(self) -> None:
+        """Refuse a run folder whose parts are links: a render writes, and ``--restart``
+        clears, only inside its folder, never where a link points."""
+        for part in self.owned()[1:]:
+            if part.is_symlink():
+                raise ResumeError(
+                    f"{part} is a link (to {os.readlink(part)}); a run folder's files must lie "
+                    f"inside it: remove the link, or render with {opt('workdir')} elsewhere"
+                )
 
     def clear(self) -> None:
         """Remove everything this folder's renders wrote (used by --restart)."""
@@ -207,6 +225,8 @@ class RunFolder:
     @staticmethod
     def is_committed(png_path: Path, record_path: Path) -> bool:
         """True when ``png_path`` exists and matches the sha256 in ``record_path``."""
+        if png_path.is_symlink() or record_path.is_symlink():
+            return False  # a link may point outside the run folder: computed again
         try:
             record = json.loads(record_path.read_text())
             return sha256_bytes(png_path.read_bytes()) == record["sha256"]
@@ -217,9 +237,13 @@ class RunFolder:
         """The record of a finished frame, or None when missing or unreadable."""
         try:
             data = json.loads(self.record_path(frame).read_text())
-            return FrameRecord(**data)
+            record = FrameRecord(**data)
         except (OSError, ValueError, TypeError):
             return None
+        numbers = (record.seconds, record.iterations)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            return None  # edited by hand: its time and iterations are not numbers
+        return record
 
     def is_done(self, frame: int) -> bool:
         """True when the frame's PNG exists and matches the sha256 in its record."""
@@ -240,3 +264,22 @@ class RunFolder:
 def diff_settings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Names of the keys whose values differ (also keys present on one side only)."""
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def manifest_problem(data: Mapping[str, Any]) -> str | None:
+    """What is wrong with the shape of a manifest's ``pixels`` and ``environment``, or None.
+
+    ``pixels`` must be a mapping whose ``frames`` is ``[start, end]`` (integers, start <=
+    end); ``environment`` a mapping when present.
+    """
+    pixels = data.get("pixels")
+    if not isinstance(pixels, Mapping):
+        return "its pixels entry is not a mapping"
+    frames = pixels.get("frames")
+    if (not isinstance(frames, list) or len(frames) != 2
+            or not all(isinstance(f, int) and not isinstance(f, bool) for f in frames)
+            or frames[0] > frames[1]):
+        return f"its frame range is {frames!r}, not [start, end]"
+    if not isinstance(data.get("environment", {}), Mapping):
+        return "its environment entry is not a mapping"
+    return None

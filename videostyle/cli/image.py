@@ -10,7 +10,7 @@ import typer
 
 from ..config import DEFAULT_SIZE, OptimizerSettings
 from . import options as o
-from .app import app, echo, errors
+from .app import app, echo, errors, note
 from .progress import iteration_bar
 
 IMAGE_OPTIONS = (
@@ -33,6 +33,8 @@ IMAGE_OPTIONS = (
     *o.NETWORK_OPTIONS,
     o.Opt("bit_depth", int, 8, "8 or 16 bits per channel (16: PNG or TIFF)."),
     o.QUIET,
+    o.Opt("overwrite", bool, False, "Replace an existing output file (an input is never "
+          "replaced).", decls=("--overwrite",)),
 )
 
 
@@ -40,13 +42,17 @@ IMAGE_OPTIONS = (
 def image(ctx: typer.Context, **values: Any) -> None:
     """Stylise one image: videostyle image photo.jpg --style painting.jpg -o out.png"""
     from ..networks import load_network, resolve_device
+    from ..preflight import check_still
     from ..settings import resolve_image
     from ..stylize import stylize_image
-    from ..video import read_image, write_image
+    from ..video import write_image
 
     with errors():
         job = resolve_image(values["content"], tuple(values["style"]), values["output"],
                             given=o.given(ctx, values, exclude=("content", "style", "output")))
+        inputs = check_still(job)  # every check before any work; the inputs, read once
+        for message in inputs.notes:
+            note(message)
         device = resolve_device(values["device"])
         net = load_network(job.settings.engine.network, weights=values["weights"],
                            pooling=job.settings.engine.pooling,
@@ -56,10 +62,9 @@ def image(ctx: typer.Context, **values: Any) -> None:
         with iteration_bar(job.settings.engine.optimizer.iterations, values["quiet"],
                            job.content.name) as callback:
             result = stylize_image(
-                read_image(job.content), [read_image(p) for p in job.styles], network=net,
-                settings=job.settings, masks=[read_image(m).mean(axis=2) for m in job.masks]
-                or None, init_image=read_image(job.init_file) if job.init_file else None,
-                device=device, callback=callback,  # type: ignore[arg-type]
+                inputs.content, inputs.styles, network=net, settings=job.settings,
+                masks=inputs.masks or None, init_image=inputs.init, device=device,
+                callback=callback,  # type: ignore[arg-type]
             )
         write_image(job.output, result.image, bit_depth=job.bit_depth)
     if not values["quiet"]:

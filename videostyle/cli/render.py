@@ -78,6 +78,9 @@ RENDER_OPTIONS = (
     o.Opt("blend_weight", float, _RENDER.blend_weight, "Multi-pass only: weight b of the "
           "warped neighbour in a frame's start image.", extra={"min": 0.0}),
     o.QUIET,
+    o.Opt("overwrite", bool, False, "Replace an existing output that this render's run folder "
+          "did not write (a resume or a re-encode rewrites its own output without it; an "
+          "input is never replaced).", decls=("--overwrite",)),
 )
 
 

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InputError
 from ..settings import parse_range
-from .app import app, echo, errors
+from .app import app, echo, errors, note
 from .options import Warp, plain
 from .progress import duration
 
@@ -52,15 +52,24 @@ def flow_command(
         str | None, typer.Option(help="START:END frame numbers, inclusive (see render --help).")
     ] = None,
     fps: Annotated[str | None, typer.Option(help="Frame rate of an image sequence.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing output file (an input is "
+                           "never replaced).")
+    ] = False,
 ) -> None:
     """Side by side: each frame, its flow to the previous frame, and the consistency weights."""
     import tempfile
 
     from ..evaluate import flow_frames, write_panels
-    from ..video import encode_video, fit_size, parse_fps, probe
+    from ..ownership import check_still_output
+    from ..video import check_output_is_not_input, encode_video, fit_size, parse_fps, probe
 
     with errors():
+        check_output_is_not_input(output, source=source)
+        check_still_output(output, overwrite=overwrite)
         info = probe(source, fps=parse_fps(fps) if fps else None)
+        for message in info.notes:
+            note(message)
         start, end = parse_range(frames)
         dims = fit_size(info.width, info.height, size)
         with tempfile.TemporaryDirectory(prefix="videostyle-flow-") as tmp:

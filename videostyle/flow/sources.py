@@ -28,7 +28,7 @@ import numpy as np
 from videostyle.errors import FlowError, InputError, ResumeError
 
 from .estimators import REGISTRY, FlowEstimator, make_estimator
-from .flo import describe_shape, read_flo, resize_flow, write_atomically, write_flo
+from .flo import describe_shape, flo_size, read_flo, resize_flow, write_atomically, write_flo
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,24 @@ class FileFlow:
             if not path.is_file():
                 return path
         return None
+
+    def check(self, pairs: Iterable[tuple[int, int]], frame_size: tuple[int, int]) -> None:
+        """Every file of ``pairs`` is a whole ``.flo`` (header and length) holding a field of
+        the frames' shape: ``frame_size`` ``(w, h)`` at any scale (it is resized), within a
+        pixel. Reads only the headers.
+
+        Raises:
+            FlowError: a malformed or truncated file, or a field of another shape.
+        """
+        w, h = frame_size
+        for a, b in pairs:
+            path = self.path(a, b)
+            fw, fh = flo_size(path)
+            if abs(h * fw / w - fh) > 1 and abs(w * fh / h - fw) > 1:  # the frame scaled
+                raise FlowError(
+                    f"Flow file {path} holds a {fw}x{fh} field, but the source frames are "
+                    f"{w}x{h} (another shape); compute the flow on the source's frames"
+                )
 
     def get(self, a: int, b: int) -> np.ndarray:
         path = self.path(a, b)

@@ -142,3 +142,48 @@ def _png_header(path: Path) -> tuple[int, int, int] | None:
     width = int.from_bytes(head[16:20], "big")
     height = int.from_bytes(head[20:24], "big")
     return width, height, head[24]
+
+
+#: PNG colour types (IHDR byte 25) that hold gray levels or an alpha channel.
+_PNG_GRAY, _PNG_GRAY_ALPHA, _PNG_RGBA = 0, 4, 6
+
+
+def channel_layout(path: Path) -> tuple[bool, bool]:
+    """``(gray, alpha)`` of an image file as stored (before :func:`read_image` makes it RGB).
+
+    A PNG's header is read; other formats are decoded unchanged. Unreadable files give
+    ``(False, False)`` (:func:`read_image` refuses them).
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(26)
+    except OSError:
+        return False, False
+    if len(head) == 26 and head[:8] == b"\x89PNG\r\n\x1a\n":
+        kind = head[25]
+        return kind in (_PNG_GRAY, _PNG_GRAY_ALPHA), kind in (_PNG_GRAY_ALPHA, _PNG_RGBA)
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        return False, False
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    return channels in (1, 2), channels in (2, 4)
+
+
+def conversion_notes(what: str, gray: bool, alpha: bool) -> list[str]:
+    """What reading ``what`` as RGB changes, one note each (empty when nothing)."""
+    notes = []
+    if gray:
+        notes.append(f"{what} is grayscale; it is read as RGB with three equal channels")
+    if alpha:
+        notes.append(f"{what} has an alpha channel; it is dropped (colours used as stored, "
+                     "not blended over a background)")
+    return notes
+
+
+def same_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether ``(w, h)`` sizes ``a`` and ``b`` have one shape: one scaled to the other's
+    width or height matches it within a pixel."""
+    (aw, ah), (bw, bh) = a, b
+    return abs(bh * aw / bw - ah) <= 1 or abs(bw * ah / bh - aw) <= 1

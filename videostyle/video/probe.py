@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,7 +22,7 @@ import numpy as np
 from videostyle.errors import InputError
 
 from .ffmpeg import _ff_path, _ffmpeg_message, _run_capture
-from .images import IMAGE_SUFFIXES, _imread_raw
+from .images import IMAGE_SUFFIXES, _imread_raw, channel_layout, conversion_notes
 from .rates import _exact_rate, _parse_framecrc, parse_fps
 from .sequences import is_sequence_pattern, sequence_frames
 from .streams import _main_video_stream, _parse_input_header, _pix_fmt_bit_depth
@@ -70,6 +71,7 @@ class SourceInfo:
     bit_depth: int
     fingerprint: str
     first: int = 1
+    notes: tuple[str, ...] = ()  # what reading it changes: alpha dropped, gray made RGB, ...
 
     @property
     def last(self) -> int:
@@ -95,7 +97,7 @@ def probe(source: str | Path, *, fps: Fraction | None = None) -> SourceInfo:
     The video frame rate is exact: it is derived from the container's time base and the
     packet timestamps (``1 / (time_base * frame_duration)``), and timestamps rounded to a
     coarse time base (Matroska's milliseconds) are matched to the standard rate they are
-    consistent with. Variable-rate video gets its mean rate (with a warning in the log);
+    consistent with. Variable-rate video gets its mean rate (with a note in ``notes``);
     its frames are then treated as evenly spaced. ``n_frames`` is the number of video
     packets of the first video stream that is not cover art.
 
@@ -157,15 +159,17 @@ def _probe_video(path: Path) -> SourceInfo:
     if len(pts) == 0:
         pts = np.zeros(0, dtype=np.int64)
     rate, constant = _exact_rate(pts, durations, tb, video.rate_hint)
+    notes = conversion_notes(f"the source {path.name} ({video.pix_fmt})",
+                             *_pix_fmt_layout(video.pix_fmt))
+    cut = _TRUNCATED.search(err)
+    if cut is not None:
+        notes.insert(0, f"{path.name} ends early (ffmpeg: {cut.group(0)}); its {n_frames} "
+                     "whole frames are used: re-export or re-copy it for the rest")
     if not constant:
-        log.warning(
-            "%s has a variable frame rate; its %d frames are treated as evenly spaced at "
-            "%s fps (%.3f), so audio may drift; convert it to a constant rate for exact sync",
-            path,
-            n_frames,
-            rate,
-            float(rate),
-        )
+        notes.insert(0, f"{path.name} has a variable frame rate; its {n_frames} frames are "
+                     f"treated as evenly spaced at {rate} fps ({float(rate):.3f}), so audio may "
+                     "drift; convert it to a constant rate for exact sync")
+        log.info("%s", notes[0])
     digest = hashlib.sha256(b"video\n")
     digest.update(_sample_digest(path))
     return SourceInfo(
@@ -178,6 +182,7 @@ def _probe_video(path: Path) -> SourceInfo:
         has_audio=any(s.kind == "Audio" for s in streams),
         bit_depth=_pix_fmt_bit_depth(video.pix_fmt),
         fingerprint=digest.hexdigest(),
+        notes=tuple(notes),
     )
 
 
@@ -198,7 +203,23 @@ def _probe_sequence(path: Path, fps: Fraction) -> SourceInfo:
         bit_depth=bit_depth,
         fingerprint=_sequence_fingerprint(files),
         first=numbered[0][0],
+        notes=tuple(conversion_notes(f"the source frame {files[0].name}",
+                                     *channel_layout(files[0]))),
     )
+
+
+#: What ffmpeg says of a file cut short whose header is whole (the frames before the cut
+#: are read).
+_TRUNCATED = re.compile(r"File ended prematurely|partial file", re.IGNORECASE)
+
+
+def _pix_fmt_layout(pix_fmt: str | None) -> tuple[bool, bool]:
+    """``(gray, alpha)`` of an ffmpeg pixel format (``gray10le``, ``yuva420p``, ``rgba``)."""
+    name = (pix_fmt or "").lower()
+    gray = name.startswith(("gray", "ya", "y8", "y16", "monow", "monob"))
+    alpha = name.startswith(("ya", "yuva", "gbrap", "rgba", "bgra", "argb", "abgr", "rgb32",
+                             "bgr32", "ayuv", "vuya"))
+    return gray, alpha
 
 
 def _sample_digest(path: Path) -> bytes:
