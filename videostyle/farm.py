@@ -23,8 +23,11 @@ environment, so a shot's frames are byte-identical to the shot rendered alone.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .batch import EventCallback, ShotEvent, ShotOutcome, failed, render_shot, succeeded
@@ -88,7 +91,7 @@ def _render_task(planned: Planned, index: int, threads: int, cwd: str, env: dict
     return render_shot(planned, index, on_event=send)
 
 
-def _start(settings: FarmSettings, threads: int) -> tuple[int, bool]:
+def _start(settings: FarmSettings, threads: int, folder: Path | None) -> tuple[int, bool]:
     """Connect to Ray (or reuse the instance already running here); returns the number of
     shots to run at once and whether this call started Ray (and must shut it down)."""
     import ray
@@ -97,7 +100,11 @@ def _start(settings: FarmSettings, threads: int) -> tuple[int, bool]:
     if ray.is_initialized():
         return _slots(settings, ray.cluster_resources(), threads), False
     if settings.address is not None:
-        ray.init(address=settings.address, log_to_driver=False)
+        try:
+            ray.init(address=settings.address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise InputError(f"cannot join the Ray cluster at {opt('ray_address')} "
+                             f"{settings.address}: {exc}") from None
         return _slots(settings, ray.cluster_resources(), threads), True
     import torch
 
@@ -106,7 +113,7 @@ def _start(settings: FarmSettings, threads: int) -> tuple[int, bool]:
     if count is None:
         count = gpus or max(1, (os.cpu_count() or 1) // threads)
     ray.init(num_cpus=count * threads, num_gpus=min(gpus, count), include_dashboard=False,
-             _node_ip_address="127.0.0.1", _temp_dir=settings.temp_dir, log_to_driver=False)
+             _node_ip_address="127.0.0.1", _temp_dir=str(folder), log_to_driver=False)
     return count, True
 
 
@@ -137,14 +144,32 @@ def run_farm(
     import ray
     import torch
 
+    from . import reaper
+
     check(settings)
     threads = settings.threads or torch.get_num_threads()
-    slots, started = _start(settings, threads)
+    local = settings.address is None and not ray.is_initialized()
+    folder = _instance_folder(settings) if local else None
+    guard = reaper.start(folder) if folder is not None else None
     try:
-        return _drive(plans, threads, slots, on_event, should_stop)
+        slots, started = _start(settings, threads, folder)
+        try:
+            return _drive(plans, threads, slots, on_event, should_stop)
+        finally:
+            if started:
+                ray.shutdown()
     finally:
-        if started:
-            ray.shutdown()
+        reaper.stop(guard)
+        if folder is not None and settings.temp_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _instance_folder(settings: FarmSettings) -> Path:
+    """The local instance's own folder: short (Ray's socket paths must stay under ~107
+    characters), under ``$RAY_TMPDIR`` or ``/tmp``."""
+    if settings.temp_dir is not None:
+        return Path(settings.temp_dir)
+    return Path(tempfile.mkdtemp(prefix="vsray-", dir=os.environ.get("RAY_TMPDIR") or "/tmp"))
 
 
 def _drive(plans: list[Planned], threads: int, slots: int, on_event: EventCallback | None,
