@@ -22,6 +22,7 @@ environment, so a shot's frames are byte-identical to the shot rendered alone.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -101,7 +102,8 @@ def _start(settings: FarmSettings, threads: int, folder: Path | None) -> tuple[i
         return _slots(settings, ray.cluster_resources(), threads), False
     if settings.address is not None:
         try:
-            ray.init(address=settings.address, log_to_driver=False)
+            ray.init(address=settings.address, log_to_driver=False,
+                     logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise InputError(f"cannot join the Ray cluster at {opt('ray_address')} "
                              f"{settings.address}: {exc}") from None
@@ -113,7 +115,8 @@ def _start(settings: FarmSettings, threads: int, folder: Path | None) -> tuple[i
     if count is None:
         count = gpus or max(1, (os.cpu_count() or 1) // threads)
     ray.init(num_cpus=count * threads, num_gpus=min(gpus, count), include_dashboard=False,
-             _node_ip_address="127.0.0.1", _temp_dir=str(folder), log_to_driver=False)
+             _node_ip_address="127.0.0.1", _temp_dir=str(folder), log_to_driver=False,
+             logging_level=logging.ERROR)
     return count, True
 
 
