@@ -25,7 +25,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,9 +97,19 @@ def _render_task(planned: Planned, index: int, threads: int, cwd: str, env: dict
 def _start(settings: FarmSettings, threads: int, folder: Path | None) -> tuple[int, bool]:
     """Connect to Ray (or reuse the instance already running here); returns the number of
     shots to run at once and whether this call started Ray (and must shut it down)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _connect(settings, threads, folder)
+    finally:  # Ray installs its own handlers; the caller's (stop cleanly) are put back
+        for sig, handler in handlers.items():
+            if handler is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(sig, handler)
+
+
+def _connect(settings: FarmSettings, threads: int, folder: Path | None) -> tuple[int, bool]:
     import ray
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         return _slots(settings, ray.cluster_resources(), threads), False
     if settings.address is not None:
