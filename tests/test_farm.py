@@ -189,3 +189,34 @@ def _marked(mark: str, ray_dir: str) -> list[int]:
 def _listing(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
 
+
+
+def test_a_stopped_farm_exits_cleanly_and_the_farm_resumes_it(
+    cli: Cli, ray_local: None, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    scene(tmp_path, (4,))
+    (tmp_path / "alone").mkdir()
+    expected = alone(cli, tmp_path, 0)
+    mark = uuid.uuid4().hex
+    ray_dir = tempfile.mkdtemp(prefix="vsr", dir="/tmp")
+    env = {**child_env(cache_dir(tmp_path_factory)), **ray_env(), "RAY_TMPDIR": ray_dir,
+           "VS_TEST_MARK": mark}
+    args = (tmp_path / "seq0" / "f_%04d.png", "-s", tmp_path / "style.png", "-o",
+            tmp_path / "out" / "s0_%04d.png", *FAST, "--seed", "0")
+    workdir = tmp_path / "out" / "s0.videostyle"
+    driver = start_cli(env, "render", *args, "--workers", "1", "-q")
+    try:
+        wait_for(driver, lambda: (workdir / "frames" / "000001.json").is_file(), timeout=240,
+                 poll=0.05)
+        driver.send_signal(signal.SIGTERM)
+        _, err = driver.communicate(timeout=60)
+        assert driver.returncode == 143, err
+        assert "interrupted; finished frames are kept" in err
+        assert _marked(mark, ray_dir) == []
+        code, out, err = cli("render", *args, "--workers", "2")  # resumed by the farm
+        assert code == 0, err
+        assert digests(workdir) == expected
+    finally:
+        for pid in _marked(mark, ray_dir):  # only if the test failed: this test's processes
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(ray_dir, ignore_errors=True)
