@@ -9,7 +9,7 @@ content ratios of :func:`videostyle.quality.look_ratios` (means over frames 2..N
 a Markdown table; the scheme's targets: temporal error <= 1.25x the single chain's, no
 border frame above 2x the median frame, style and content within 10 %.
 
-    python scripts/chunk_evidence.py --shared ../shared --out /tmp/chunks --chunks 2 --overlap 3
+    python scripts/chunk_evidence.py --shared ../shared --out /tmp/chunks --chunks 2 --overlap 5
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--iterations", default="100,50")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--chunks", type=int, default=2)
-    parser.add_argument("--overlap", type=int, default=3)
+    parser.add_argument("--overlap", type=int, default=5)
     args = parser.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
