@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import videostyle.farm
 import videostyle.networks
 import videostyle.pipeline
 import videostyle.stylize
+from videostyle.batch import ShotOutcome
 from videostyle.cli import app
 from videostyle.cli.image import IMAGE_OPTIONS
 from videostyle.cli.render import RENDER_OPTIONS
@@ -37,6 +39,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
     paths["weights"] = tmp_path / "vgg19.pth"
     paths["weights"].write_bytes(b"not read: loading is replaced")
     paths["tmp"] = tmp_path
+    paths["shot"] = tmp_path / "shot.toml"
+    paths["shot"].write_text('[[shot]]\nsource = "seq/f_%04d.png"\nstyle = ["style.png"]\n'
+                             'output = "o_%04d.png"\nseed = 6\n')
     return paths
 
 
@@ -72,6 +77,12 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(videostyle.networks, "load_network", load)
     monkeypatch.setattr(videostyle.pipeline, "Renderer", FakeRenderer)
     monkeypatch.setattr(videostyle.stylize, "stylize_image", stylize)
+
+    def run_farm(plans: Any, farm: Any, **kw: Any) -> list[ShotOutcome]:
+        seen["farm"], seen["settings"] = farm, plans[0].settings
+        return [ShotOutcome(0, "shot", plans[0].settings.output)]
+
+    monkeypatch.setattr(videostyle.farm, "run_farm", run_farm)
     return seen
 
 
@@ -135,6 +146,14 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
      lambda s, c: s.blend_weight == 0.5),
     ("quiet", ("-q",), (), lambda s, c: True),
     ("overwrite", ("--overwrite",), (), lambda s, c: s.overwrite),
+    ("config", ("--config", "{shot}"), (), lambda s, c: s.engine.seed == 6
+     and s.source.name == "f_%04d.png" and s.given == {"seed"}),
+    ("workers", ("--workers", "2"), (), lambda s, c: c["farm"].workers == "2"
+     and c["farm"].address is None),
+    ("ray_address", ("--ray-address", "127.0.0.1:6379"), (),
+     lambda s, c: c["farm"].address == "127.0.0.1:6379" and c["farm"].workers is None),
+    ("threads_per_worker", ("--threads-per-worker", "3"), ("--workers", "auto"),
+     lambda s, c: c["farm"].threads == 3 and c["farm"].workers == "auto"),
 ]
 
 

@@ -159,3 +159,18 @@ ENGINE_OPTIONS = (CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, STYLE_WEIGHTS, STYLE_
                   START_SIZE)
 NETWORK_OPTIONS = (COLORS, NETWORK, WEIGHTS, POOLING, PADDING, DEVICE, PRECISION, SEED,
                    TOLERANCE, LBFGS_HISTORY)
+
+# ---- shot files and the render farm (`render` and `batch`) --------------------------------
+CONFIG = Opt("config", Path | None, None, "A shot file (TOML) with one [[shot]]: source, styles, "
+             "output and options come from it; options typed here override it.",
+             extra={"metavar": "FILE"})
+WORKERS = Opt("workers", str | None, None, "Render on a local Ray instance with N workers, or "
+              "auto: one per GPU, else CPU workers of --threads-per-worker threads (needs "
+              "videostyle[farm]).", extra={"metavar": "N|auto"})
+RAY_ADDRESS = Opt("ray_address", str | None, None, "Render on a running Ray cluster (ray start "
+                  "--head; see docs/farm.md), e.g. 10.0.0.5:6379.", extra={"metavar": "ADDR"})
+THREADS_PER_WORKER = Opt("threads_per_worker", int | None, None, "Torch threads of each CPU "
+                         "worker [default: the count a render here uses, so frames are "
+                         "byte-identical to it].", extra={"min": 1})
+FARM_OPTIONS = (WORKERS, RAY_ADDRESS, THREADS_PER_WORKER)
+FARM_NAMES = tuple(opt.name for opt in FARM_OPTIONS)

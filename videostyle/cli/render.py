@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,10 @@ Codec = o.choice("Codec", CODECS)
 _RENDER = RenderSettings(source=Path(), styles=(), output=Path())
 
 RENDER_OPTIONS = (
-    o.Opt("source", Path, ..., "Video file, folder of frames, or pattern like shot_%04d.png.",
-          argument=True, extra={"metavar": "SOURCE"}),
-    o.STYLE,
-    o.Opt("output", Path, ..., "Output video (.mp4/.mov/.mkv) or out_%04d.png.",
+    o.Opt("source", Path | None, None, "Video file, folder of frames, or pattern like "
+          "shot_%04d.png (or from --config).", argument=True, extra={"metavar": "[SOURCE]"}),
+    replace(o.STYLE, type=list[Path] | None, default=None),
+    o.Opt("output", Path | None, None, "Output video (.mp4/.mov/.mkv) or out_%04d.png.",
           decls=("--output", "-o")),
     o.Opt("quality", Quality, Quality(DEFAULT_PRESET),
           "Preset for size, iterations, flow and long-term offsets."),
@@ -81,6 +82,8 @@ RENDER_OPTIONS = (
     o.Opt("overwrite", bool, False, "Replace an existing output that this render's run folder "
           "did not write (a resume or a re-encode rewrites its own output without it; an "
           "input is never replaced).", decls=("--overwrite",)),
+    o.CONFIG,
+    *o.FARM_OPTIONS,
 )
 
 
@@ -94,11 +97,17 @@ def render(ctx: typer.Context, **values: Any) -> None:
     from ..pipeline import Renderer
     from ..settings import resolve_render
 
+    if values["config"] is not None or any(values[n.name] is not None for n in o.FARM_OPTIONS) \
+            or None in (values["source"], values["style"], values["output"]):
+        from .batch import render_shots
+
+        render_shots(ctx, values, shot_file=values["config"], single=True)
+        return
     stop = StopFlag()
     quiet, output, workdir = values["quiet"], values["output"], values["workdir"]
     with errors():
         given = o.given(ctx, values, exclude=("source", "style", "output", "quality", "device",
-                                               "quiet"))
+                                               "quiet", "config", *o.FARM_NAMES))
         resolved = resolve_render(values["source"], tuple(values["style"]), output,
                                   quality=values["quality"], given=given)
         for message in resolved.notes:

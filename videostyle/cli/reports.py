@@ -18,10 +18,17 @@ _BILINEAR = Warp("bilinear")
 
 @app.command()
 def status(
-    target: Annotated[Path, typer.Argument(help="A render's output path or its run folder.")],
+    target: Annotated[Path, typer.Argument(help="A render's output path or its run folder, "
+                                                "or a shot file (.toml).")],
 ) -> None:
     """What a render has done, what is left, its settings, and an ETA."""
     import json
+
+    if target.suffix == ".toml":
+        from .batch import shots_status
+
+        shots_status(target)
+        return
 
     from ..pipeline import status as run_status
 
