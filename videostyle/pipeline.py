@@ -28,11 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, jobs, multipass, preflight
+from . import __version__, determinism, jobs, multipass, preflight, recovery, runlog
 from . import flow as flowmod
-from .errors import InputError, Interrupted, opt
+from .atomic import free_bytes, megabytes
+from .errors import DiskFull, InputError, Interrupted, opt
 from .networks import LossNetwork, sha256_file
 from .optimize import ProgressCallback
+from .runlock import RunLock, running_holder
 from .settings import RenderSettings
 from .stylize import prepare_styles, to_image
 from .stylizer import FrameJob, FrameResult, OptimizingStylizer, Stylizer
@@ -48,6 +50,7 @@ from .video import (
     write_image,
     write_sequence,
 )
+from .video.encode import remove_partials
 from .workdir import FrameRecord, RunFolder, default_workdir, png16, sha256_bytes
 
 __all__ = [
@@ -133,6 +136,7 @@ def pixel_settings(s: RenderSettings, info: SourceInfo, start: int, end: int,
         "weights": weights_id,
         "multipass": [s.passes, s.temporal_after_pass, s.blend_weight, s.blend_weight_other]
         if s.passes > 1 else None,
+        **({"deterministic": True} if s.deterministic else {}),
     }
 
 
@@ -174,9 +178,27 @@ class Renderer:
         self.should_stop = should_stop
         self.on_note = on_note
         self.warnings: list[str] = []
+        fallback = None if stylizer is not None else OptimizingStylizer(
+            network, recovery.fallback_engine(settings.engine), on_iteration=on_iteration,
+            should_stop=should_stop)
+        self.guard = recovery.GuardedStylizer(self.stylizer, fallback,
+                                              on_recovery=self._recovered)
+        self.lock: RunLock | None = None
+        self.run_folder: RunFolder | None = None
 
     # ---- the chain ---------------------------------------------------------------------
     def run(self) -> RenderResult:
+        """The render; the run folder is locked from its opening to the end."""
+        try:
+            with determinism.applied(self.s.deterministic, self.device):
+                return self._run()
+        except DiskFull as exc:
+            raise self._disk_full(exc) from exc
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def _run(self) -> RenderResult:
         preflight.check_settings(self.s)
         info = probe(self.s.source, fps=self.s.fps)  # 1. what the source is
         frames = self._frames(info)
@@ -226,6 +248,13 @@ class Renderer:
     def _open(self, run: RunFolder, info: SourceInfo, frames: list[int],
               size: tuple[int, int]) -> None:
         s, weights = self.s, self.network.weights
+        self.lock, self.run_folder = RunLock(run.root), run
+        took_over = self.lock.acquire()  # refuses when another render holds the folder
+        if took_over is not None:
+            self.warnings.append(took_over)
+            runlog.append(run.root, "lock-taken-over", message=took_over)
+        if s.deterministic:
+            determinism.check_resume(run, _environment(self.device), restart=s.restart)
         self.warnings += run.open(
             {
                 "package_version": __version__,
@@ -313,7 +342,7 @@ class Renderer:
                 raise Interrupted(f"stopped before frame {step.frame}")
             began = time.monotonic()
             job = step.build()
-            result = self.stylizer.stylize(job)
+            result = self.guard.stylize(job)  # checked; a failed frame retried once
             image = finish(job, result.image) if finish else result.image
             seconds = time.monotonic() - began
             _store(step, image, result, seconds)
@@ -344,6 +373,7 @@ class Renderer:
             write_sequence(paths, str(self.s.output), bit_depth=self.s.bit_depth,
                            start=frames[0])
             return
+        remove_partials(self.s.output)  # left by a killed render of this run folder
         encode_video(
             paths,
             self.s.output,
@@ -353,6 +383,47 @@ class Renderer:
             audio_start=float((frames[0] - info.first) / info.fps),
             audio_duration=float(len(frames) / info.fps),
         )
+
+
+    def _recovered(self, event: recovery.Recovery) -> None:
+        """A frame that failed and was recovered: in the run's log and the warnings."""
+        message = f"{event.label}: {event.problem}; recovered with {event.fallback}"
+        self.warnings.append(message)
+        if self.run_folder is not None:
+            runlog.append(self.run_folder.root, "frame-recovered", frame=event.frame,
+                          label=event.label, problem=event.problem, fallback=event.fallback)
+
+    def _disk_full(self, exc: DiskFull) -> DiskFull:
+        """``exc`` with the space the rest of the render needs (frames left x frame size)."""
+        run = self.run_folder
+        if run is None or not run.exists():
+            return exc
+        need = space_needed(run, exc.needed)
+        if need <= exc.needed:
+            return exc
+        free = free_bytes(Path(exc.folder))
+        return DiskFull(
+            f"no space left in {exc.folder}: the rest of the render needs about "
+            f"{megabytes(need)} there"
+            + (f" ({megabytes(free)} free)" if free is not None else "")
+            + "; free space there and run the same command to resume",
+            folder=exc.folder, needed=need,
+        )
+
+
+def space_needed(run: RunFolder, at_least: int) -> int:
+    """Bytes the frames not yet stored will take (the stored frames' mean size each), with
+    room for their records and the output."""
+    try:
+        start, end = run.read_manifest()["pixels"]["frames"]
+    except Exception:  # noqa: BLE001 - no estimate without a readable manifest
+        return at_least
+    frames = range(start, end + 1)
+    done = run.done_frames(frames)
+    sizes = [run.frame_path(f).stat().st_size for f in done[-10:]]
+    each = sum(sizes) / len(sizes) if sizes else at_least
+    left = len(frames) - len(done)
+    return max(at_least, int(left * (each + 4096) * 2))  # frames, records, the output
 
 
 def _store(step: _Step, image: np.ndarray, result: FrameResult, seconds: float) -> None:
@@ -411,4 +482,6 @@ def status(target: Path) -> dict[str, Any]:
         "seconds_per_frame": mean,
         "eta_seconds": mean * left if mean is not None else None,
         "manifest": manifest,
+        "running": running_holder(run.root),
+        "recovered": [e for e in runlog.read(run.root) if e.get("event") == "frame-recovered"],
     }

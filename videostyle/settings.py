@@ -79,6 +79,7 @@ class RenderSettings:
     blend_weight: float = 1.0
     blend_weight_other: float = 0.0
     given: frozenset[str] = frozenset()
+    deterministic: bool = False  # see videostyle.determinism
 
     @property
     def engine(self) -> EngineSettings:
@@ -414,6 +415,7 @@ def _build(
         temporal_after_pass=int(given.get("temporal_after_pass", defaults.temporal_after_pass)),
         blend_weight=float(given.get("blend_weight", defaults.blend_weight)),
         given=frozenset(given),
+        deterministic=bool(given.get("deterministic", False)),
     )
 
 

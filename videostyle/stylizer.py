@@ -68,6 +68,8 @@ class FrameResult:
     iterations: int
     losses: dict[str, float] = field(default_factory=dict)
     stop_reason: str = "iterations"
+    #: the losses at the start image (of the last scale); empty when not optimised
+    initial_losses: dict[str, float] = field(default_factory=dict)
 
 
 class Stylizer(Protocol):
@@ -121,7 +123,7 @@ class OptimizingStylizer:
         result = self._optimize(job, engine, job.content, job.styles, init, job.temporal)
         return FrameResult(
             image=to_image(result.image), iterations=result.iterations, losses=result.losses,
-            stop_reason=result.stop_reason,
+            stop_reason=result.stop_reason, initial_losses=result.initial_losses,
         )
 
     def _optimize(

@@ -74,6 +74,10 @@ RENDER_OPTIONS = (
           "Multi-pass only: first pass with the temporal loss.", extra={"min": 1}),
     o.Opt("blend_weight", float, _RENDER.blend_weight, "Multi-pass only: weight b of the "
           "warped neighbour in a frame's start image.", extra={"min": 0.0}),
+    o.Opt("deterministic", bool, False, "Bitwise-reproducible render and resume: "
+          "deterministic torch/cuDNN algorithms; a resume on another device, thread count, "
+          "torch or machine is refused instead of warned (on a CPU that refusal is its "
+          "effect; the CPU kernels are deterministic already).", decls=("--deterministic",)),
     o.QUIET,
 )
 
