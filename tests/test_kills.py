@@ -160,7 +160,8 @@ def test_kill_at_a_fault_point_resumes_identically(
     child = server.start(*argv(inputs, output), env={"VIDEOSTYLE_FAULT": fault})
     done = check_after_kill(child, output)
     assert done == list(range(1, (len(done) if stored is None else stored) + 1))
-    if fault.startswith("frame-before-record") and stored is not None:  # the frame's PNG is there, not its record
+    # the frame's PNG is there, not its record
+    if fault.startswith("frame-before-record") and stored is not None:
         frame = stored + 1
         assert run.frame_path(frame).is_file() and not run.record_path(frame).exists()
     if fault.startswith(("manifest-write", "frame-write", "record-write", "content-write",
