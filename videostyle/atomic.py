@@ -47,6 +47,8 @@ def write_bytes(path: Path, data: bytes, *, what: str = "file") -> None:
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
             fsync_folder(folder.parent)  # the new folder's own entry, durable too
+        if faults.disk_full():  # an injected full disk (tests)
+            raise OSError(errno.ENOSPC, "No space left on device")
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             half = len(data) // 2
@@ -86,8 +88,8 @@ def free_bytes(folder: Path) -> int | None:
 
 
 def megabytes(n: int) -> str:
-    """``n`` bytes as a short text in MB (at least 0.1 MB)."""
-    return f"{max(n / 1e6, 0.1):.1f} MB"
+    """``n`` bytes as a short text: MB from 1 MB, kB below (rounded up)."""
+    return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{-(-n // 1000)} kB"
 
 
 def disk_full(folder: Path, needed: int, writing: str) -> DiskFull:

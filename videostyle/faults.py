@@ -4,7 +4,9 @@
 (default: the first) it reaches ``<point>``, so a test can stop a render inside a window
 too short to hit with a timer. ``VIDEOSTYLE_FAULT=nan@F`` (``nan-always@F``) makes the
 optimiser's result of frame F not finite on its first attempt (on every attempt), which
-exercises the recovery of :mod:`videostyle.recovery`. Unset (the normal case), every
+exercises the recovery of :mod:`videostyle.recovery`. ``VIDEOSTYLE_FAULT=enospc@N`` makes
+the N-th file write of the process and every later one fail as on a full disk (for
+machines where a test cannot mount a small filesystem). Unset (the normal case), every
 call here returns at once. The points are listed in :data:`POINTS`.
 """
 
@@ -63,3 +65,12 @@ def poisoned(frame: int, attempt: int) -> bool:
     if spec is None or spec[1] != frame:
         return False
     return spec[0] == "nan-always" or (spec[0] == "nan" and attempt == 0)
+
+
+def disk_full() -> bool:
+    """Whether this atomic write is to fail with ENOSPC (``VIDEOSTYLE_FAULT=enospc@N``)."""
+    spec = _spec()
+    if spec is None or spec[0] != "enospc":
+        return False
+    _reached["enospc"] = _reached.get("enospc", 0) + 1
+    return _reached["enospc"] >= spec[1]
