@@ -88,7 +88,9 @@ def free_bytes(folder: Path) -> int | None:
 
 
 def megabytes(n: int) -> str:
-    """``n`` bytes as a short text: MB from 1 MB, kB below (rounded up)."""
+    """``n`` bytes as a short text: GB from 1 GB, MB from 1 MB, kB below (rounded up)."""
+    if n >= 1_000_000_000:
+        return f"{n / 1e9:.1f} GB"
     return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{-(-n // 1000)} kB"
 
 
