@@ -193,7 +193,7 @@ class Renderer:
             with determinism.applied(self.s.deterministic, self.device):
                 return self._run()
         except DiskFull as exc:
-            raise self._disk_full(exc) from exc
+            raise _with_space_needed(self.run_folder, exc) from exc
         finally:
             if self.lock is not None:
                 self.lock.release()
@@ -248,11 +248,7 @@ class Renderer:
     def _open(self, run: RunFolder, info: SourceInfo, frames: list[int],
               size: tuple[int, int]) -> None:
         s, weights = self.s, self.network.weights
-        self.lock, self.run_folder = RunLock(run.root), run
-        took_over = self.lock.acquire()  # refuses when another render holds the folder
-        if took_over is not None:
-            self.warnings.append(took_over)
-            runlog.append(run.root, "lock-taken-over", message=took_over)
+        self.lock, self.run_folder = _take_lock(run, self.warnings), run
         if s.deterministic:
             determinism.check_resume(run, _environment(self.device), restart=s.restart)
         self.warnings += run.open(
@@ -387,28 +383,35 @@ class Renderer:
 
     def _recovered(self, event: recovery.Recovery) -> None:
         """A frame that failed and was recovered: in the run's log and the warnings."""
-        message = f"{event.label}: {event.problem}; recovered with {event.fallback}"
-        self.warnings.append(message)
+        self.warnings.append(f"{event.label}: {event.problem}; recovered with {event.fallback}")
         if self.run_folder is not None:
             runlog.append(self.run_folder.root, "frame-recovered", frame=event.frame,
                           label=event.label, problem=event.problem, fallback=event.fallback)
 
-    def _disk_full(self, exc: DiskFull) -> DiskFull:
-        """``exc`` with the space the rest of the render needs (frames left x frame size)."""
-        run = self.run_folder
-        if run is None or not run.exists():
-            return exc
-        need = space_needed(run, exc.needed)
-        if need <= exc.needed:
-            return exc
-        free = free_bytes(Path(exc.folder))
-        return DiskFull(
-            f"no space left in {exc.folder}: the rest of the render needs about "
-            f"{megabytes(need)} there"
-            + (f" ({megabytes(free)} free)" if free is not None else "")
-            + "; free space there and run the same command to resume",
-            folder=exc.folder, needed=need,
-        )
+def _take_lock(run: RunFolder, warnings: list[str]) -> RunLock:
+    """The run folder's lock (refused when another render holds it); a takeover warns."""
+    lock = RunLock(run.root)
+    took_over = lock.acquire()
+    if took_over is not None:
+        warnings.append(took_over)
+        runlog.append(run.root, "lock-taken-over", message=took_over)
+    return lock
+
+
+def _with_space_needed(run: RunFolder | None, exc: DiskFull) -> DiskFull:
+    """``exc`` with the space the rest of the render needs (frames left x frame size)."""
+    if run is None or not run.exists():
+        return exc
+    need = space_needed(run, exc.needed)
+    if need <= exc.needed:
+        return exc
+    free = free_bytes(Path(exc.folder))
+    return DiskFull(
+        f"no space left in {exc.folder}: the rest of the render needs about "
+        f"{megabytes(need)} there" + (f" ({megabytes(free)} free)" if free is not None else "")
+        + "; free space there and run the same command to resume",
+        folder=exc.folder, needed=need,
+    )
 
 
 def space_needed(run: RunFolder, at_least: int) -> int:
