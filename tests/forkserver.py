@@ -44,8 +44,9 @@ for line in sys.stdin:
             sys.stderr.flush()
             os._exit(code)
     print(json.dumps({"pid": pid}), flush=True)
-    _, status = os.waitpid(pid, 0)
-    print(json.dumps({"status": os.waitstatus_to_exitcode(status)}), flush=True)
+    _, status, usage = os.wait4(pid, 0)
+    print(json.dumps({"status": os.waitstatus_to_exitcode(status),
+                      "cpu": usage.ru_utime + usage.ru_stime}), flush=True)
 """
 
 
@@ -58,11 +59,24 @@ class Child:
     stdout_path: Path
     stderr_path: Path
     returncode: int | None = None
+    cpu: float | None = None  # its CPU seconds and its children's, once it has ended
 
     def wait(self) -> int:
         if self.returncode is None:
-            self.returncode = self.server.read()["status"]
+            ended = self.server.read()
+            self.returncode, self.cpu = int(ended["status"]), float(ended["cpu"])
         return self.returncode
+
+    def cpu_so_far(self) -> float | None:
+        """CPU seconds it (and its reaped children) used so far; None once it has ended."""
+        try:
+            with open(f"/proc/{self.pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        if fields[0] == "Z":
+            return None
+        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
     def poll(self) -> int | None:
         """The exit status when the child has ended (it is then reaped), else None."""
@@ -96,7 +110,7 @@ class ForkServer:
             stdout=subprocess.PIPE, text=True, cwd=tempfile.gettempdir(),
         )
 
-    def read(self) -> dict[str, int]:
+    def read(self) -> dict[str, float]:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         assert line, "the fork server ended"
@@ -112,7 +126,7 @@ class ForkServer:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
-        return Child(self, self.read()["pid"], out, err)
+        return Child(self, int(self.read()["pid"]), out, err)
 
     def run(self, *argv: str | Path, env: dict[str, str] | None = None) -> Child:
         child = self.start(*argv, env=env)

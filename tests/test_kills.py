@@ -2,10 +2,12 @@
 resumes to the frames (bytes) and the video of an uninterrupted render.
 
 Each render is a child process (forked from a server that has imported the package, see
-``forkserver.py``; one thread). Random moments are spread uniformly over the duration of
-an uninterrupted render, from the command's start to its end (decode, flow, every
-frame, the encode). Fault points (``VIDEOSTYLE_FAULT``, :mod:`videostyle.faults`) hit the
-windows a timer will not: inside a write, between a frame and its record, between the
+``forkserver.py``; one thread). Random moments are spread uniformly over the CPU time of
+an uninterrupted render (its own and its ffmpeg children's), from the command's start to
+its end (decode, flow, every frame, the encode): a moment is reached when the child has
+used that much CPU, which a busy machine does not shift the way it shifts wall time.
+Fault points (``VIDEOSTYLE_FAULT``, :mod:`videostyle.faults`) hit the windows a timer
+will not: inside a write, between a frame and its record, between the
 encode and the rename. After every kill the run folder and the output are checked
 (nothing torn taken as done; the output absent or whole; no ffmpeg left running) and
 the same command resumes.
@@ -44,7 +46,7 @@ SEED = 1313
 class Reference:
     frames: dict[str, bytes]
     video: bytes
-    seconds: float
+    cpu: float  # CPU seconds of the whole render
 
 
 @pytest.fixture(scope="module")
@@ -70,17 +72,15 @@ def argv(inputs: tuple[Path, Path], output: Path) -> list[str | Path]:
 @pytest.fixture(scope="module")
 def reference(server: ForkServer, inputs: tuple[Path, Path],
               tmp_path_factory: pytest.TempPathFactory) -> Reference:
-    """The render without interruption, twice: the second gives the duration over which the
+    """The render without interruption, twice: the second gives the CPU time over which the
     kill moments are spread (the first also converts the weights), and both must agree."""
     runs = []
     for name in ("ref-a", "ref-b"):
         output = tmp_path_factory.mktemp(name) / "out.mp4"
-        began = time.monotonic()
         child = server.run(*argv(inputs, output))
-        seconds = time.monotonic() - began
-        assert child.returncode == 0, child.stderr
+        assert child.returncode == 0 and child.cpu is not None, child.stderr
         runs.append(Reference(frame_bytes(default_workdir(output)), output.read_bytes(),
-                              seconds))
+                              child.cpu))
     assert runs[0].frames == runs[1].frames and runs[0].video == runs[1].video
     assert len(set(runs[0].frames.values())) == N_FRAMES
     return runs[1]
@@ -129,12 +129,14 @@ def test_kill_at_a_random_moment_resumes_identically(
 ) -> None:
     output = tmp_path / "out.mp4"
     child = server.start(*argv(inputs, output))
-    time.sleep(kill_moments()[index] * reference.seconds)
-    if child.poll() is None:
+    moment = kill_moments()[index] * reference.cpu
+    while (used := child.cpu_so_far()) is not None and used < moment:
+        time.sleep(0.002)
+    if used is not None:
         os.kill(child.pid, signal.SIGKILL)
         done = check_after_kill(child, output)
-    else:  # finished before the moment came (a faster machine): nothing to resume
-        assert child.returncode == 0, child.stderr
+    else:  # finished before the moment came (it needed less CPU): nothing to resume
+        assert child.wait() == 0, child.stderr
         done = list(range(1, N_FRAMES + 1))
     print(f"kill {index}: at {kill_moments()[index]:.2f} of the render, frames done: "
           f"{len(done)}, killed: {child.returncode == -signal.SIGKILL}")
