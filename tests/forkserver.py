@@ -50,6 +50,15 @@ for line in sys.stdin:
 """
 
 
+def _stat(pid: str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 @dataclass
 class Child:
     """One forked command: ``pid`` leads its own session."""
@@ -68,15 +77,18 @@ class Child:
         return self.returncode
 
     def cpu_so_far(self) -> float | None:
-        """CPU seconds it (and its reaped children) used so far; None once it has ended."""
-        try:
-            with open(f"/proc/{self.pid}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
+        """CPU seconds it used so far, with its children's (ended or running, such as
+        ffmpeg); None once it has ended."""
+        own = _stat(str(self.pid))
+        if own is None or own[0] == "Z":
             return None
-        if fields[0] == "Z":
-            return None
-        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        ticks = sum(int(v) for v in own[11:15])  # utime, stime, cutime, cstime
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and entry != str(self.pid):
+                fields = _stat(entry)
+                if fields is not None and int(fields[3]) == self.pid:  # in its session
+                    ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def poll(self) -> int | None:
         """The exit status when the child has ended (it is then reaped), else None."""
