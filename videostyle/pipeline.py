@@ -31,7 +31,7 @@ import torch
 from . import __version__, determinism, jobs, multipass, preflight, recovery, runlog
 from . import flow as flowmod
 from .atomic import free_bytes, megabytes
-from .errors import DiskFull, InputError, Interrupted, opt
+from .errors import DiskFull, InputError, Interrupted, VideostyleError, opt
 from .networks import LossNetwork, sha256_file
 from .optimize import ProgressCallback
 from .runlock import RunLock, running_holder
@@ -380,13 +380,13 @@ class Renderer:
             audio_duration=float(len(frames) / info.fps),
         )
 
-
     def _recovered(self, event: recovery.Recovery) -> None:
         """A frame that failed and was recovered: in the run's log and the warnings."""
         self.warnings.append(f"{event.label}: {event.problem}; recovered with {event.fallback}")
         if self.run_folder is not None:
             runlog.append(self.run_folder.root, "frame-recovered", frame=event.frame,
                           label=event.label, problem=event.problem, fallback=event.fallback)
+
 
 def _take_lock(run: RunFolder, warnings: list[str]) -> RunLock:
     """The run folder's lock (refused when another render holds it); a takeover warns."""
@@ -419,7 +419,7 @@ def space_needed(run: RunFolder, at_least: int) -> int:
     room for their records and the output."""
     try:
         start, end = run.read_manifest()["pixels"]["frames"]
-    except Exception:  # noqa: BLE001 - no estimate without a readable manifest
+    except (VideostyleError, KeyError, TypeError, ValueError):  # no readable manifest
         return at_least
     frames = range(start, end + 1)
     done = run.done_frames(frames)

@@ -10,6 +10,8 @@ Layout of a run folder (default: the output's name without extension + ``.videos
                            frame counts as done only once both files are complete
     flow/                  optical flow cache (``forward_i_j.flo``, ``backward_j_i.flo``)
     passes/                multi-pass intermediate frames
+    lock                   held (flock) by the render working in the folder: its pid, host
+    log.jsonl              what the renders recovered from (videostyle.runlog)
 
 Every file is written with :func:`videostyle.atomic.write_bytes` (temporary name, flush,
 fsync, rename, fsync of the folder): a crash or power cut at any instant leaves either the
