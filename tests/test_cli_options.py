@@ -144,6 +144,7 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
      lambda s, c: s.temporal_after_pass == 2),
     ("blend_weight", ("--blend-weight", "0.5"), ("--passes", "2"),
      lambda s, c: s.blend_weight == 0.5),
+    ("deterministic", ("--deterministic",), (), lambda s, c: s.deterministic),
     ("quiet", ("-q",), (), lambda s, c: True),
     ("overwrite", ("--overwrite",), (), lambda s, c: s.overwrite),
     ("config", ("--config", "{shot}"), (), lambda s, c: s.engine.seed == 6

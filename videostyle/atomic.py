@@ -8,12 +8,15 @@ package has relied on (a finished frame, its record, the manifest) is on the dis
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import InputError
+from . import faults
+from .errors import DiskFull, InputError
 
 
 def fsync_folder(folder: Path) -> None:
@@ -41,16 +44,27 @@ def write_bytes(path: Path, data: bytes, *, what: str = "file") -> None:
     folder = path.parent
     tmp: str | None = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            fsync_folder(folder.parent)  # the new folder's own entry, durable too
+        if faults.disk_full():  # an injected full disk (tests)
+            raise OSError(errno.ENOSPC, "No space left on device")
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            half = len(data) // 2
+            handle.write(data[:half])
+            if what in faults.WRITE_POINTS:
+                handle.flush()
+                faults.point(faults.WRITE_POINTS[what])  # a kill inside the write (tests)
+            handle.write(data[half:])
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         tmp = None
         fsync_folder(folder)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise disk_full(folder, len(data), f"the {what} {path}") from exc
         raise InputError(
             f"cannot write the {what} {path} ({exc.strerror or exc}); check that the folder "
             "is writable and the disk has space"
@@ -63,3 +77,29 @@ def write_bytes(path: Path, data: bytes, *, what: str = "file") -> None:
 def write_json(path: Path, obj: object, *, what: str = "file") -> None:
     """:func:`write_bytes` of pretty-printed, key-sorted JSON."""
     write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(), what=what)
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Free bytes on the filesystem of ``folder`` (None when it cannot be asked)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def megabytes(n: int) -> str:
+    """``n`` bytes as a short text: GB from 1 GB, MB from 1 MB, kB below (rounded up)."""
+    if n >= 1_000_000_000:
+        return f"{n / 1e9:.1f} GB"
+    return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{-(-n // 1000)} kB"
+
+
+def disk_full(folder: Path, needed: int, writing: str) -> DiskFull:
+    """The error of a write that found no space: names the folder and the space needed."""
+    free = free_bytes(folder)
+    left = f", {megabytes(free)} free" if free is not None else ""
+    return DiskFull(
+        f"no space left in {folder} (writing {writing} needs {megabytes(needed)}{left}); "
+        "free space there and run the same command to resume",
+        folder=str(folder), needed=needed,
+    )

@@ -88,3 +88,19 @@ EXIT_CODES: dict[type[VideostyleError], int] = {
     InputError: 2, WeightsError: 3, VideoError: 4, FlowError: 5, ResumeError: 6,
     OptimizationError: 7, ResourceError: 8, Interrupted: 130,
 }
+
+
+class DiskFull(InputError):
+    """A disk filled up while the package wrote to it; what was finished is kept.
+
+    ``folder``: where the write failed; ``needed``: bytes that write needed.
+    """
+
+    def __init__(self, message: str, *, folder: str = "", needed: int = 0) -> None:
+        super().__init__(message)
+        self.folder = folder
+        self.needed = needed
+
+
+class RunFolderBusy(ResumeError):
+    """Another process holds the run folder's lock (a render of it is running)."""

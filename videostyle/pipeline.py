@@ -28,11 +28,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, jobs, memory, multipass, ownership, preflight
+from . import (
+    __version__,
+    determinism,
+    jobs,
+    memory,
+    multipass,
+    ownership,
+    preflight,
+    recovery,
+    runlog,
+)
 from . import flow as flowmod
-from .errors import InputError, Interrupted, opt
+from .atomic import free_bytes, megabytes
+from .errors import DiskFull, InputError, Interrupted, VideostyleError, opt
 from .networks import LossNetwork, sha256_file
 from .optimize import ProgressCallback
+from .runlock import RunLock, running_holder
 from .settings import RenderSettings
 from .stylize import prepare_styles, to_image
 from .stylizer import FrameJob, FrameResult, OptimizingStylizer, Stylizer
@@ -48,6 +60,7 @@ from .video import (
     write_image,
     write_sequence,
 )
+from .video.encode import remove_partials
 from .workdir import FrameRecord, RunFolder, default_workdir, png16, sha256_bytes
 
 __all__ = [
@@ -133,6 +146,7 @@ def pixel_settings(s: RenderSettings, info: SourceInfo, start: int, end: int,
         "weights": weights_id,
         "multipass": [s.passes, s.temporal_after_pass, s.blend_weight, s.blend_weight_other]
         if s.passes > 1 else None,
+        **({"deterministic": True} if s.deterministic else {}),
     }
 
 
@@ -174,13 +188,31 @@ class Renderer:
         self.should_stop = should_stop
         self.on_note = on_note
         self.warnings: list[str] = []
+        fallback = None if stylizer is not None else OptimizingStylizer(
+            network, recovery.fallback_engine(settings.engine), on_iteration=on_iteration,
+            should_stop=should_stop)
+        self.guard = recovery.GuardedStylizer(self.stylizer, fallback,
+                                              on_recovery=self._recovered)
+        self.lock: RunLock | None = None
+        self.run_folder: RunFolder | None = None
 
     # ---- the chain ---------------------------------------------------------------------
     def run(self) -> RenderResult:
+        """The render; the run folder is locked from its opening to the end."""
+        try:
+            with determinism.applied(self.s.deterministic, self.device):
+                return self._run()
+        except DiskFull as exc:
+            raise _with_space_needed(self.run_folder, exc) from exc
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def _run(self) -> RenderResult:
         preflight.check_settings(self.s)
         info = probe(self.s.source, fps=self.s.fps)  # 1. what the source is
-        frames = self._frames(info)
-        size = self._size(info)
+        frames = frame_numbers(self.s, info)
+        size = render_size(self.s, info)
         source_notes = preflight.check_source(self.s, info, size, frames)
         run = RunFolder(self.s.workdir or default_workdir(self.s.output))
         self.s, notes = preflight.check_inputs(self.s, run, frames)  # before any work
@@ -188,7 +220,7 @@ class Renderer:
         for note in source_notes + notes + style_notes:
             if self.on_note is not None:
                 self.on_note(note)
-        memory.check_fits(size, self.s.engine, self.device, half=self._half())  # it fits
+        memory.check_fits(size, self.s.engine, self.device, half=_half(self.network))  # it fits
         self._open(run, info, frames, size)  # 2. the run folder (refuses a mismatched resume)
         self._decode(info, run, frames, size)  # 3. source frames at the render size
         targets = prepare_styles(  # 4. style Gram matrices, once (per style with masks)
@@ -217,35 +249,15 @@ class Renderer:
             done = [f for f in ctx.frames if ctx.run.is_done(f)]
             failed = next((f for f in ctx.frames if f not in done), ctx.frames[-1])
             raise memory.out_of_memory(ctx.size, self.s.engine, self.device, failed,
-                                       half=self._half()) from None
-
-    def _half(self) -> bool:
-        """Whether the loss network runs in a 16-bit type (half the activation memory)."""
-        return getattr(self.network, "autocast", None) is not None
+                                       half=_half(self.network)) from None
 
     # ---- stages ------------------------------------------------------------------------
-    def _frames(self, info: SourceInfo) -> list[int]:
-        start, end = self.s.frames
-        try:
-            first, last = check_range(info, start, end)
-        except InputError:
-            raise InputError(
-                f"{opt('frames')} {start if start is not None else ''}:"
-                f"{end if end is not None else ''} is outside the source's frames "
-                f"{info.first}..{info.last}"
-            ) from None
-        return list(range(first, last + 1))
-
-    def _size(self, info: SourceInfo) -> tuple[int, int]:
-        """``(width, height)`` of the render."""
-        longest = self.s.image.size
-        if longest is None and self.s.max_size is not None:
-            longest = min(self.s.max_size, max(info.width, info.height))
-        return fit_size(info.width, info.height, longest)
-
     def _open(self, run: RunFolder, info: SourceInfo, frames: list[int],
               size: tuple[int, int]) -> None:
         s, weights = self.s, self.network.weights
+        self.lock, self.run_folder = _take_lock(run, self.warnings), run
+        if s.deterministic:
+            determinism.check_resume(run, _environment(self.device), restart=s.restart)
         self.warnings += run.open(
             {
                 "package_version": __version__,
@@ -333,7 +345,7 @@ class Renderer:
                 raise Interrupted(f"stopped before frame {step.frame}")
             began = time.monotonic()
             job = step.build()
-            result = self.stylizer.stylize(job)
+            result = self.guard.stylize(job)  # checked; a failed frame retried once
             image = finish(job, result.image) if finish else result.image
             seconds = time.monotonic() - began
             _store(step, image, result, seconds)
@@ -364,6 +376,7 @@ class Renderer:
             write_sequence(paths, str(self.s.output), bit_depth=self.s.bit_depth,
                            start=frames[0])
             return
+        remove_partials(self.s.output)  # left by a killed render of this run folder
         encode_video(
             paths,
             self.s.output,
@@ -373,6 +386,82 @@ class Renderer:
             audio_start=float((frames[0] - info.first) / info.fps),
             audio_duration=float(len(frames) / info.fps),
         )
+
+    def _recovered(self, event: recovery.Recovery) -> None:
+        """A frame that failed and was recovered: in the run's log and the warnings."""
+        self.warnings.append(f"{event.label}: {event.problem}; recovered with {event.fallback}")
+        if self.run_folder is not None:
+            runlog.append(self.run_folder.root, "frame-recovered", frame=event.frame,
+                          label=event.label, problem=event.problem, fallback=event.fallback)
+
+
+def _take_lock(run: RunFolder, warnings: list[str]) -> RunLock:
+    """The run folder's lock (refused when another render holds it); a takeover warns."""
+    lock = RunLock(run.root)
+    took_over = lock.acquire()
+    if took_over is not None:
+        warnings.append(took_over)
+        runlog.append(run.root, "lock-taken-over", message=took_over)
+    return lock
+
+
+def _with_space_needed(run: RunFolder | None, exc: DiskFull) -> DiskFull:
+    """``exc`` with the space the rest of the render needs (frames left x frame size)."""
+    if run is None or not run.exists():
+        return exc
+    need = space_needed(run, exc.needed)
+    if need <= exc.needed:
+        return exc
+    free = free_bytes(Path(exc.folder))
+    return DiskFull(
+        f"no space left in {exc.folder}: the rest of the render needs about "
+        f"{megabytes(need)} there" + (f" ({megabytes(free)} free)" if free is not None else "")
+        + "; free space there and run the same command to resume",
+        folder=exc.folder, needed=need,
+    )
+
+
+def space_needed(run: RunFolder, at_least: int) -> int:
+    """Bytes the frames not yet stored will take (the stored frames' mean size each), with
+    room for their records and the output."""
+    try:
+        start, end = run.read_manifest()["pixels"]["frames"]
+    except (VideostyleError, KeyError, TypeError, ValueError):  # no readable manifest
+        return at_least
+    frames = range(start, end + 1)
+    done = run.done_frames(frames)
+    sizes = [run.frame_path(f).stat().st_size for f in done[-10:]]
+    each = sum(sizes) / len(sizes) if sizes else at_least
+    left = len(frames) - len(done)
+    return max(at_least, int(left * (each + 4096) * 2))  # frames, records, the output
+
+
+
+def frame_numbers(s: RenderSettings, info: SourceInfo) -> list[int]:
+    """The source's frame numbers the render covers (``--frames``, checked)."""
+    start, end = s.frames
+    try:
+        first, last = check_range(info, start, end)
+    except InputError:
+        raise InputError(
+            f"{opt('frames')} {start if start is not None else ''}:"
+            f"{end if end is not None else ''} is outside the source's frames "
+            f"{info.first}..{info.last}"
+        ) from None
+    return list(range(first, last + 1))
+
+
+def render_size(s: RenderSettings, info: SourceInfo) -> tuple[int, int]:
+    """``(width, height)`` of the render."""
+    longest = s.image.size
+    if longest is None and s.max_size is not None:
+        longest = min(s.max_size, max(info.width, info.height))
+    return fit_size(info.width, info.height, longest)
+
+
+def _half(network: LossNetwork) -> bool:
+    """Whether the loss network runs in a 16-bit type (half the activation memory)."""
+    return getattr(network, "autocast", None) is not None
 
 
 def _store(step: _Step, image: np.ndarray, result: FrameResult, seconds: float) -> None:
@@ -432,4 +521,6 @@ def status(target: Path) -> dict[str, Any]:
         "seconds_per_frame": mean,
         "eta_seconds": mean * left if mean is not None else None,
         "manifest": manifest,
+        "running": running_holder(run.root),
+        "recovered": [e for e in runlog.read(run.root) if e.get("event") == "frame-recovered"],
     }

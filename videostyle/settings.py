@@ -80,6 +80,7 @@ class RenderSettings:
     blend_weight_other: float = 0.0
     given: frozenset[str] = frozenset()
     overwrite: bool = False  # replace an output this render's run folder did not write
+    deterministic: bool = False  # see videostyle.determinism
 
     @property
     def engine(self) -> EngineSettings:
@@ -418,6 +419,7 @@ def _build(
         blend_weight=float(given.get("blend_weight", defaults.blend_weight)),
         given=frozenset(given),
         overwrite=bool(given.get("overwrite", False)),
+        deterministic=bool(given.get("deterministic", False)),
     )
 
 

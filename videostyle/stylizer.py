@@ -85,6 +85,7 @@ class FrameResult:
     losses: dict[str, float] = field(default_factory=dict)
     stop_reason: str = "iterations"
     scales: list[tuple[int, int, int]] = field(default_factory=list)
+    #: the losses at the start image (of the last scale); empty when not optimised
     initial_losses: dict[str, float] = field(default_factory=dict)
     evaluations: float = 0.0
 
@@ -129,14 +130,12 @@ class OptimizingStylizer:
                                scales=[(*full, 0)])
         init = job.init
         scales: list[tuple[int, int, int]] = []
-        first: dict[str, float] | None = None
         work = 0.0
         for scale in job.coarse:  # coarse-to-fine: each scale starts the next
             result = self._optimize(job, scale.iterations, resize_to(job.content, scale.size),
                                     scale.styles, resize_to(init, scale.size))
             init = _with_detail(resize_to(result.image, full), job.content, scale.size)
             scales.append((*scale.size, result.iterations))
-            first = first or result.initial_losses
             work += result.evaluations * scale.size[0] * scale.size[1] / (full[0] * full[1])
         result = self._optimize(job, job.iterations, job.content, job.styles, init,
                                 job.temporal)
@@ -144,8 +143,7 @@ class OptimizingStylizer:
         return FrameResult(
             image=to_image(result.image), iterations=result.iterations, losses=result.losses,
             stop_reason=result.stop_reason, scales=scales,
-            initial_losses=first or result.initial_losses,
-            evaluations=work + result.evaluations,
+            initial_losses=result.initial_losses, evaluations=work + result.evaluations,
         )
 
     def _optimize(

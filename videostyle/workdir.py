@@ -11,6 +11,8 @@ Layout of a run folder (default: the output's name without extension + ``.videos
     flow/                  optical flow cache (``forward_i_j.flo``, ``backward_j_i.flo``)
     passes/                multi-pass intermediate frames
     outputs.json           the outputs written, with their sha256 (:mod:`videostyle.ownership`)
+    lock                   held (flock) by the render working in the folder: its pid, host
+    log.jsonl              what the renders recovered from (videostyle.runlog)
 
 Every file is written with :func:`videostyle.atomic.write_bytes` (temporary name, flush,
 fsync, rename, fsync of the folder): a crash or power cut at any instant leaves either the
@@ -31,8 +33,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .atomic import write_bytes, write_json
+from . import faults
+from .atomic import fsync_folder, write_bytes, write_json
 from .errors import InputError, ResumeError, opt
+from .runlog import LOG_NAME
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -175,6 +179,8 @@ class RunFolder:
         write_json(self.manifest_path, manifest, what="manifest")
         for folder in (self.content_dir, self.frames_dir, self.flow_dir):
             folder.mkdir(exist_ok=True)
+        fsync_folder(self.root)  # the new folders' entries, durable before files go in
+        fsync_folder(self.root.parent)
         return warnings
 
     def check_parts(self) -> None:
@@ -198,6 +204,7 @@ class RunFolder:
                         path.unlink()
                 folder.rmdir()
         self.manifest_path.unlink(missing_ok=True)
+        (self.root / LOG_NAME).unlink(missing_ok=True)
 
     # ---- frames ------------------------------------------------------------------------
     def content_path(self, frame: int) -> Path:
@@ -220,6 +227,7 @@ class RunFolder:
     def commit(png_path: Path, record_path: Path, png: bytes, record: FrameRecord) -> None:
         """Write ``png`` then its ``record``, each atomically: the record marks it done."""
         write_bytes(png_path, png, what="frame")
+        faults.point("frame-before-record")  # a kill here (tests) leaves a PNG with no record
         write_json(record_path, record.__dict__, what="frame record")
 
     @staticmethod

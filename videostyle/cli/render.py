@@ -78,6 +78,10 @@ RENDER_OPTIONS = (
           "Multi-pass only: first pass with the temporal loss.", extra={"min": 1}),
     o.Opt("blend_weight", float, _RENDER.blend_weight, "Multi-pass only: weight b of the "
           "warped neighbour in a frame's start image.", extra={"min": 0.0}),
+    o.Opt("deterministic", bool, False, "Bitwise-reproducible render and resume: "
+          "deterministic torch/cuDNN algorithms; a resume on another device, thread count, "
+          "torch or machine is refused instead of warned (on a CPU that refusal is its "
+          "effect; the CPU kernels are deterministic already).", decls=("--deterministic",)),
     o.QUIET,
     o.Opt("overwrite", bool, False, "Replace an existing output that this render's run folder "
           "did not write (a resume or a re-encode rewrites its own output without it; an "

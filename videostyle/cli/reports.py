@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,6 +45,23 @@ def status(
             f"{info['seconds_per_frame']:.1f}s per frame; ETA {duration(info['eta_seconds'])}"
         )
     echo("settings: " + json.dumps(pixels, sort_keys=True))
+    for line in status_lines(info):
+        echo(line)
+
+
+def status_lines(info: dict[str, Any]) -> list[str]:
+    """What ``status`` adds on a render running now and on frames it had to recover."""
+    lines = []
+    if info.get("running") is not None:
+        holder, alive = info["running"]
+        who = f"pid {holder.get('pid')} on {holder.get('host')}"
+        state = {True: "rendering now", False: "not running (its lock is stale)",
+                 None: "locked by a render on another host"}[alive]
+        lines.append(f"{state}: {who}")
+    for event in info.get("recovered", []):
+        lines.append(f"recovered: {event.get('label')}: {event.get('problem')}; retried with "
+                     f"{event.get('fallback')}")
+    return lines
 
 
 @app.command("flow")

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from videostyle.atomic import write_bytes
-from videostyle.errors import FlowError, InputError
+from videostyle.errors import DiskFull, FlowError, InputError
 
 _FLO_MAGIC = b"PIEH"  # the float32 202021.25, little endian
 _FLO_HEADER_BYTES = 12
@@ -122,6 +122,8 @@ def write_atomically(path: Path, data: bytes, *, what: str) -> None:
     """
     try:
         write_bytes(path, data, what=what)
+    except DiskFull:
+        raise  # a full disk is the disk's error, not the flow's
     except InputError as exc:
         raise FlowError(str(exc)) from exc
 

@@ -25,7 +25,7 @@ from typing import Protocol, Self
 
 import numpy as np
 
-from videostyle.errors import FlowError, InputError, ResumeError
+from videostyle.errors import DiskFull, FlowError, InputError, ResumeError
 
 from .estimators import REGISTRY, FlowEstimator, make_estimator
 from .flo import describe_shape, flo_size, read_flo, resize_flow, write_atomically, write_flo
@@ -288,8 +288,12 @@ class FlowPrefetcher:
         self._pool.shutdown(wait=True)
         for future in futures:
             if future.done() and not future.cancelled() and future.exception() is not None:
-                logger.warning("A scheduled flow that was never read failed: %s",
-                               future.exception())
+                # a full disk stops the render with its own message; these are computed
+                # again when it resumes
+                quiet = isinstance(future.exception(), DiskFull)
+                logger.log(logging.DEBUG if quiet else logging.WARNING,
+                           "A scheduled flow that was never read failed: %s",
+                           future.exception())
         with self._lock:
             self._futures.clear()
 

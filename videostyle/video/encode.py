@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from videostyle.atomic import write_bytes
+from videostyle import faults
+from videostyle.atomic import disk_full, free_bytes, fsync_folder, write_bytes
 from videostyle.errors import InputError, VideoError
 
 from .ffmpeg import _ff_path, _run_to_end, ffmpeg_exe
@@ -148,7 +149,7 @@ def encode_video(
             "-f", container, _ff_path(tmp_output),
         ]  # fmt: skip
         log.debug("encoding %d frames to %s: %s", len(frames), output, cmd)
-        _run_encoder(cmd, output, tmp_output)
+        _run_encoder(cmd, output, tmp_output, frames)
     _replace_verified(tmp_output, output, len(frames), rate)
 
 
@@ -335,8 +336,10 @@ def _video_options(codec: str, width: int, height: int, depth: int, crf: int) ->
     ]  # fmt: skip
 
 
-def _run_encoder(cmd: list[str], output: Path, tmp_output: Path) -> None:
-    """Run an encoding ffmpeg; VideoError with its stderr tail when it fails.
+def _run_encoder(cmd: list[str], output: Path, tmp_output: Path,
+                 frames: Sequence[Path]) -> None:
+    """Run an encoding ffmpeg; VideoError with its stderr tail when it fails, DiskFull
+    (naming the folder and about the frames' size as the space needed) when the disk is.
 
     When it fails or is interrupted, the partial ``tmp_output`` is removed.
     """
@@ -346,9 +349,25 @@ def _run_encoder(cmd: list[str], output: Path, tmp_output: Path) -> None:
             f"encode {output}",
             "; check the frames and the audio source. ffmpeg said",
         )
+    except VideoError as exc:
+        written = tmp_output.stat().st_size if tmp_output.exists() else 0
+        _unlink_quietly(tmp_output)
+        free = free_bytes(output.parent)
+        if "No space left on device" in str(exc) or (free is not None and free <= written):
+            need = sum(Path(f).stat().st_size for f in frames)  # lossless frames: more
+            raise disk_full(output.parent, max(need, written), f"the video {output}") from exc
+        raise
     except BaseException:
         _unlink_quietly(tmp_output)
         raise
+
+
+def remove_partials(output: Path) -> None:
+    """Remove the temporary files that an encode of ``output`` killed midway left beside
+    it (``.NAME.XXXXXXXX.partial.EXT``); call it only where no encode of it is running."""
+    pattern = f".{output.stem}.*.partial{output.suffix.lower()}"
+    for path in Path(output).parent.glob(pattern):
+        _unlink_quietly(path)
 
 
 def _replace_verified(tmp_output: Path, output: Path, n_frames: int, rate: Fraction) -> None:
@@ -356,7 +375,14 @@ def _replace_verified(tmp_output: Path, output: Path, n_frames: int, rate: Fract
     partial file is removed in any case."""
     try:
         _verify_output(tmp_output, output, n_frames, rate)
+        fd = os.open(tmp_output, os.O_RDONLY)  # on the disk before it takes the final name
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        faults.point("encode-before-rename")  # a kill here (tests) leaves only the partial
         os.replace(tmp_output, output)
+        fsync_folder(output.parent)
     finally:
         _unlink_quietly(tmp_output)
 
