@@ -67,11 +67,17 @@ def render_shot(
     should_stop: Callable[[], bool] | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> ShotOutcome:
-    """Render (or resume) one shot here; raises the package's errors."""
+    """Render (or resume) one shot here; raises the package's errors. A chunked shot
+    (``chunks`` > 1) renders its chunks here one after another (:mod:`videostyle.chunked`)."""
     from .networks import load_network, resolve_device
     from .pipeline import FrameProgress, Renderer
 
     s = planned.settings
+    if s.chunks > 1:
+        from .chunked import render_chunked
+
+        return render_chunked(planned, index, on_event=on_event, should_stop=should_stop,
+                              on_note=on_note)
     device = resolve_device(planned.shot.device)
     net = load_network(s.engine.network, weights=planned.shot.given.get("weights"),
                        pooling=s.engine.pooling, padding=s.engine.padding, device=device)

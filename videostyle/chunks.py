@@ -17,6 +17,7 @@ Images are float32 ``(H, W, 3)`` RGB in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 
 import numpy as np
 
@@ -53,9 +54,17 @@ def stitch(ranges: list[tuple[int, int]], overlap: int,
            read: Callable[[int, int], np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
     """``(frame, image)`` of the stitched shot; ``read(chunk, frame)`` gives a chunk's frame."""
     for frame in range(ranges[0][0], ranges[-1][1] + 1):
-        mix = weights(frame, ranges, overlap)
-        image = sum(w * read(k, frame).astype(np.float64) for k, w in mix.items())
-        yield frame, np.asarray(image, dtype=np.float32)
+        yield frame, blend(weights(frame, ranges, overlap), partial(_swap, read, frame))
+
+
+def _swap(read: Callable[[int, int], np.ndarray], frame: int, chunk: int) -> np.ndarray:
+    return read(chunk, frame)
+
+
+def blend(mix: Mapping[int, float], read: Callable[[int], np.ndarray]) -> np.ndarray:
+    """One stitched frame: ``sum(w * read(chunk))`` over ``mix`` (see :func:`weights`)."""
+    image = sum(w * read(k).astype(np.float64) for k, w in mix.items())
+    return np.asarray(image, dtype=np.float32)
 
 
 def seam_frames(ranges: list[tuple[int, int]], overlap: int) -> list[int]:

@@ -147,6 +147,7 @@ def pixel_settings(s: RenderSettings, info: SourceInfo, start: int, end: int,
         "multipass": [s.passes, s.temporal_after_pass, s.blend_weight, s.blend_weight_other]
         if s.passes > 1 else None,
         **({"deterministic": True} if s.deterministic else {}),
+        **({"chunks": [s.chunks, s.chunk_overlap]} if s.chunks > 1 else {}),
     }
 
 
@@ -231,8 +232,9 @@ class Renderer:
             ctx = jobs.RenderContext(self.s, info, run, frames, size, self.device, styles,
                                      targets, flows, self.network)
             computed = self._chain_within_memory(ctx)  # 6. one job per frame, stored
-        self._encode(info, run, frames)  # 7. the output, at the source's exact rate
-        ownership.record_output(run.root, self.s.output, frames)  # it is this render's now
+        if self.s.encode:  # (not a chunk of a chunked render: videostyle.chunked)
+            self._encode(info, run, frames)  # 7. the output, at the source's exact rate
+            ownership.record_output(run.root, self.s.output, frames)  # it is this render's now
         return RenderResult(
             output=self.s.output, workdir=run.root, frames=len(frames), computed=computed,
             fps=info.fps, warnings=self.warnings,
@@ -272,7 +274,7 @@ class Renderer:
                 "environment": _environment(self.device),
             },
             restart=s.restart,
-            range_may_change=s.passes == 1,
+            range_may_change=s.passes == 1 and s.chunks == 1,
         )
 
     def _decode(

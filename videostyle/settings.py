@@ -81,6 +81,9 @@ class RenderSettings:
     given: frozenset[str] = frozenset()
     overwrite: bool = False  # replace an output this render's run folder did not write
     deterministic: bool = False  # see videostyle.determinism
+    chunks: int = 1  # > 1: overlapping chunks blended across the seam (videostyle.chunked)
+    chunk_overlap: int = 0  # frames two neighbouring chunks both render
+    encode: bool = True  # False: a chunk of a chunked render (its frames feed the stitch)
 
     @property
     def engine(self) -> EngineSettings:
@@ -420,7 +423,29 @@ def _build(
         given=frozenset(given),
         overwrite=bool(given.get("overwrite", False)),
         deterministic=bool(given.get("deterministic", False)),
+        chunks=_chunking(given)[0],
+        chunk_overlap=_chunking(given)[1],
     )
+
+
+#: Overlap of a chunked render's chunks when not given (measured: docs/farm.md).
+DEFAULT_CHUNK_OVERLAP = 5
+
+
+def _chunking(given: Mapping[str, Any]) -> tuple[int, int]:
+    """``(chunks, chunk_overlap)`` (refused where they cannot apply)."""
+    if "chunks" not in given:
+        _refuse(given, ("chunk_overlap",), f"without {opt('chunks')} (it is the overlap of "
+                f"neighbouring chunks)")
+        return 1, 0
+    chunks = int(given["chunks"])
+    overlap = int(given.get("chunk_overlap", DEFAULT_CHUNK_OVERLAP))
+    if chunks < 2:
+        raise InputError(f"{opt('chunks')} must be >= 2 (a render is one chunk without it), "
+                         f"got {chunks}")
+    if overlap < 0:
+        raise InputError(f"{opt('chunk_overlap')} must be >= 0, got {overlap}")
+    return chunks, overlap
 
 
 # ---- still images -----------------------------------------------------------------------

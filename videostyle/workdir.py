@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from .errors import InputError, ResumeError, opt
 from .runlog import LOG_NAME
 
 MANIFEST = "manifest.json"
+CHUNKS = "chunks"  # a chunked render's chunks, each a run folder (videostyle.chunked)
 FORMAT_VERSION = 1
 
 
@@ -205,6 +207,7 @@ class RunFolder:
                 folder.rmdir()
         self.manifest_path.unlink(missing_ok=True)
         (self.root / LOG_NAME).unlink(missing_ok=True)
+        shutil.rmtree(self.root / CHUNKS, ignore_errors=True)  # a chunked render's chunks
 
     # ---- frames ------------------------------------------------------------------------
     def content_path(self, frame: int) -> Path:

@@ -91,9 +91,9 @@ def render_shots(ctx: typer.Context, values: dict[str, Any], *, shot_file: Path 
                     outcomes = run_in_order(plans, on_event=on_event, should_stop=stop,
                                             on_note=note)
                 else:
-                    from ..farm import run_farm
+                    from ..chunked import run_on_farm
 
-                    outcomes = run_farm(plans, farm, on_event=on_event, should_stop=stop)
+                    outcomes = run_on_farm(plans, farm, on_event=on_event, should_stop=stop)
             except KeyboardInterrupt:
                 interrupted(stop, plans[0].settings.output, None)
             except Interrupted:

@@ -88,6 +88,13 @@ RENDER_OPTIONS = (
           "input is never replaced).", decls=("--overwrite",)),
     o.CONFIG,
     *o.FARM_OPTIONS,
+    o.Opt("chunks", int | None, None, "Render the shot in K overlapping chunks, each a chained "
+          "render of its own (in the run folder's chunks/), blended across the seams: on the "
+          "farm's workers with --workers/--ray-address, else here one after another; >= 2 "
+          "(see docs/farm.md).", extra={"min": 2, "metavar": "K"}),
+    o.Opt("chunk_overlap", int | None, None, "With --chunks: frames neighbouring chunks both "
+          "render, blended across the seam [default: 5, the measured value].",
+          extra={"min": 0}),
 )
 
 
@@ -102,7 +109,8 @@ def render(ctx: typer.Context, **values: Any) -> None:
     from ..settings import resolve_render
 
     if values["config"] is not None or any(values[n.name] is not None for n in o.FARM_OPTIONS) \
-            or None in (values["source"], values["style"], values["output"]):
+            or None in (values["source"], values["style"], values["output"]) \
+            or values["chunks"] is not None:  # chunks: rendered and stitched by videostyle.chunked
         from .batch import render_shots
 
         render_shots(ctx, values, shot_file=values["config"], single=True)
