@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import videostyle.chunked
 import videostyle.farm
 import videostyle.networks
 import videostyle.pipeline
@@ -83,6 +84,12 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return [ShotOutcome(0, "shot", plans[0].settings.output)]
 
     monkeypatch.setattr(videostyle.farm, "run_farm", run_farm)
+
+    def render_chunked(planned: Any, index: int, **kw: Any) -> ShotOutcome:
+        seen["settings"], seen["chunked_on"] = planned.settings, kw.get("farm")
+        return ShotOutcome(index, "shot", planned.settings.output)
+
+    monkeypatch.setattr(videostyle.chunked, "render_chunked", render_chunked)
     return seen
 
 
@@ -155,6 +162,10 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
      lambda s, c: c["farm"].address == "127.0.0.1:6379" and c["farm"].workers is None),
     ("threads_per_worker", ("--threads-per-worker", "3"), ("--workers", "auto"),
      lambda s, c: c["farm"].threads == 3 and c["farm"].workers == "auto"),
+    ("chunks", ("--chunks", "2"), (), lambda s, c: (s.chunks, s.chunk_overlap) == (2, 5)
+     and c["chunked_on"] is None),
+    ("chunk_overlap", ("--chunk-overlap", "1"), ("--chunks", "3", "--workers", "2"),
+     lambda s, c: (s.chunks, s.chunk_overlap) == (3, 1) and c["chunked_on"].workers == "2"),
 ]
 
 
