@@ -220,3 +220,46 @@ def test_a_stopped_farm_exits_cleanly_and_the_farm_resumes_it(
         for pid in _marked(mark, ray_dir):  # only if the test failed: this test's processes
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def test_a_chunked_render_on_two_workers_killed_and_resumed_equals_it_rendered_here(
+    cli: Cli, ray_local: None, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from test_chunked import CHUNKED, check_stitched, clip, frames
+
+    from videostyle.chunked import chunk_folder
+    from videostyle.video import probe
+
+    source, style = clip(tmp_path)
+    fast = ("--quality", "draft", "--size", "32", "--iterations", "3,2")
+    args = (source, "-s", style, *fast, *CHUNKED)
+    code, _, err = cli("render", *args, "-o", tmp_path / "here.mp4", "-q")  # chunks in turn
+    assert code == 0, err
+    expected = frames(tmp_path / "here.videostyle")
+    mark = uuid.uuid4().hex
+    ray_dir = tempfile.mkdtemp(prefix="vsr", dir="/tmp")
+    env = {**child_env(cache_dir(tmp_path_factory)), **ray_env(), "RAY_TMPDIR": ray_dir,
+           "VS_TEST_MARK": mark}
+    out, workdir = tmp_path / "out.mp4", tmp_path / "out.videostyle"
+    second = chunk_folder(workdir, 3, 8) / "frames"
+    driver = start_cli(env, "render", *args, "-o", out, "--workers", "2", "-q")
+    try:
+        wait_for(driver, lambda: (second / "000004.json").is_file(), timeout=240, poll=0.05)
+        driver.send_signal(signal.SIGKILL)  # the driver, while the chunks render on workers
+        driver.wait()
+        deadline = time.monotonic() + 20
+        while _marked(mark, ray_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _marked(mark, ray_dir) == []
+        assert frames(workdir) == {}  # nothing stitched yet
+        assert len(digests(chunk_folder(workdir, 3, 8))) < 6
+        code, text, err = cli("render", *args, "-o", out, "--workers", "2")  # the same command
+        assert code == 0, err
+        assert "8 frames, 8 computed now" in text, text
+        assert frames(workdir) == expected  # the chunks left finished, the same frames
+        check_stitched(workdir, 1, 8, 2, 2)
+        assert probe(out).n_frames == 8
+    finally:
+        for pid in _marked(mark, ray_dir):  # only if the test failed: this test's processes
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(ray_dir, ignore_errors=True)
