@@ -13,6 +13,8 @@ Layout of a run folder (default: the output's name without extension + ``.videos
     outputs.json           the outputs written, with their sha256 (:mod:`videostyle.ownership`)
     lock                   held (flock) by the render working in the folder: its pid, host
     log.jsonl              what the renders recovered from (videostyle.runlog)
+    chunks/START-END/      a chunked render's chunks (``--chunks``), each a run folder
+                           of its own (:mod:`videostyle.chunked`)
 
 Every file is written with :func:`videostyle.atomic.write_bytes` (temporary name, flush,
 fsync, rename, fsync of the folder): a crash or power cut at any instant leaves either the
