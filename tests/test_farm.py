@@ -263,3 +263,21 @@ def test_a_chunked_render_on_two_workers_killed_and_resumed_equals_it_rendered_h
         for pid in _marked(mark, ray_dir):  # only if the test failed: this test's processes
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def test_a_batch_with_a_chunked_shot_on_the_farm(
+    cli: Cli, ray_local: None, tmp_path: Path
+) -> None:
+    from test_chunked import check_stitched
+
+    shots = scene(tmp_path, (2, 6))
+    shots.write_text(shots.read_text() + "chunks = 2\nchunk_overlap = 1\n")  # the 2nd shot
+    (tmp_path / "alone").mkdir()
+    expected = alone(cli, tmp_path, 0)
+    code, out, err = cli("batch", shots, "--workers", "2")
+    assert code == 0, err
+    assert digests(tmp_path / "out" / "s0.videostyle") == expected
+    check_stitched(tmp_path / "out" / "s1.videostyle", 1, 6, 2, 1)
+    assert len(list((tmp_path / "out").glob("s1_*.png"))) == 6
+    # progress counts the chunks' frames: 2 + (3 + 4), the overlap frame twice
+    assert any(line.endswith("all shots 9/9 frames") for line in out.splitlines()), out
