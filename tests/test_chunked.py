@@ -121,7 +121,8 @@ def test_chunk_options_that_cannot_apply_are_refused_before_any_work(
     code, _, err = cli(*base, "--chunk-overlap", "2")
     assert code == 2 and "--chunk-overlap has no effect without --chunks" in err, err
     code, _, err = cli(*base, "--chunks", "3", "--chunk-overlap", "3")
-    assert code == 2 and "8 frames are too few for 3 chunks overlapping by 3" in err, err
+    assert code == 2 and "8 frames are too few for 3 chunks overlapping by 3; give fewer " \
+        "--chunks or a smaller --chunk-overlap" in err, err
     code, _, err = cli(*base, "--chunks", "1")
     assert code == 2, err
     assert not (tmp_path / "o.videostyle").exists()
@@ -134,6 +135,16 @@ def test_chunk_options_that_cannot_apply_are_refused_before_any_work(
     finally:
         lock.release()
     assert not (tmp_path / "o.videostyle" / "chunks").exists()
+
+
+def test_the_overlap_defaults_to_the_measured_five_frames(tmp_path: Path) -> None:
+    from videostyle.settings import DEFAULT_CHUNK_OVERLAP, resolve_render
+
+    s = resolve_render(tmp_path / "a.mp4", (tmp_path / "s.png",), tmp_path / "o.mp4",
+                       given={"chunks": 4}).settings
+    assert (s.chunks, s.chunk_overlap, DEFAULT_CHUNK_OVERLAP) == (4, 5, 5)
+    plain = resolve_render(tmp_path / "a.mp4", (tmp_path / "s.png",), tmp_path / "o.mp4").settings
+    assert (plain.chunks, plain.chunk_overlap) == (1, 0)
 
 
 def test_a_shot_file_takes_the_chunk_keys(cli: Cli, tmp_path: Path) -> None:

@@ -162,10 +162,10 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
      lambda s, c: c["farm"].address == "127.0.0.1:6379" and c["farm"].workers is None),
     ("threads_per_worker", ("--threads-per-worker", "3"), ("--workers", "auto"),
      lambda s, c: c["farm"].threads == 3 and c["farm"].workers == "auto"),
-    ("chunks", ("--chunks", "2"), (), lambda s, c: (s.chunks, s.chunk_overlap) == (2, 5)
-     and c["chunked_on"] is None),
-    ("chunk_overlap", ("--chunk-overlap", "1"), ("--chunks", "3", "--workers", "2"),
-     lambda s, c: (s.chunks, s.chunk_overlap) == (3, 1) and c["chunked_on"].workers == "2"),
+    ("chunks", ("--chunks", "3"), ("--chunk-overlap", "0"),  # 3 frames: 3 chunks of 1
+     lambda s, c: (s.chunks, s.chunk_overlap) == (3, 0) and c["chunked_on"] is None),
+    ("chunk_overlap", ("--chunk-overlap", "0"), ("--chunks", "2", "--workers", "2"),
+     lambda s, c: (s.chunks, s.chunk_overlap) == (2, 0) and c["chunked_on"].workers == "2"),
 ]
 
 

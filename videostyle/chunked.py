@@ -36,6 +36,7 @@ from .batch import EventCallback, ShotEvent, ShotOutcome, failed, render_shot, s
 from .chunks import blend, chunk_ranges, weights
 from .errors import EXIT_CODES, InputError, Interrupted, ResumeError, VideostyleError, opt
 from .pipeline import Renderer, RenderResult, frame_numbers, render_size
+from .settings import RenderSettings
 from .shots import Planned
 from .video import probe, read_image
 from .workdir import CHUNKS, FrameRecord, RunFolder, default_workdir, png16, sha256_bytes
@@ -66,6 +67,18 @@ def chunk_plans(planned: Planned, root: Path, ranges: list[tuple[int, int]]) -> 
     return plans
 
 
+def shot_ranges(s: RenderSettings, frames: list[int] | None = None) -> list[tuple[int, int]]:
+    """The chunks of a chunked render (its source probed when ``frames`` is None); refuses
+    a shot with too few frames for them (before any work: also called when planning)."""
+    if frames is None:
+        frames = frame_numbers(s, probe(s.source, fps=s.fps))
+    try:
+        return chunk_ranges(frames[0], frames[-1], s.chunks, s.chunk_overlap)
+    except InputError as exc:
+        raise InputError(f"{exc.args[0]}; give fewer {opt('chunks')} or a smaller "
+                         f"{opt('chunk_overlap')}") from None
+
+
 class ChunkedRenderer(Renderer):
     """A render whose frames come from overlapping chunks (``settings.chunks`` > 1).
 
@@ -85,11 +98,7 @@ class ChunkedRenderer(Renderer):
         info = probe(self.s.source, fps=self.s.fps)
         frames = frame_numbers(self.s, info)
         size = render_size(self.s, info)
-        try:
-            ranges = chunk_ranges(frames[0], frames[-1], self.s.chunks, self.s.chunk_overlap)
-        except InputError as exc:
-            raise InputError(f"{exc.args[0]}; give fewer {opt('chunks')} or a smaller "
-                             f"{opt('chunk_overlap')}") from None
+        ranges = shot_ranges(self.s, frames)
         source_notes = preflight.check_source(self.s, info, size, frames)
         run = RunFolder(self.s.workdir or default_workdir(self.s.output))
         self.s, notes = preflight.check_inputs(self.s, run, frames)  # before any work

@@ -249,6 +249,10 @@ def plan(shots: list[Shot], *, check: bool = True) -> list[Planned]:
         try:
             if check:
                 check_settings(resolved.settings)
+                if resolved.settings.chunks > 1:  # enough frames for the chunks
+                    from .chunked import shot_ranges
+
+                    shot_ranges(resolved.settings)
         except VideostyleError as exc:
             raise type(exc)(f"{shot.label}: {exc.args[0]}") from None
         planned.append(Planned(shot, resolved.settings, resolved.notes))
