@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, jobs, multipass, preflight
+from . import __version__, jobs, multipass, postprod, preflight
 from . import flow as flowmod
+from .colormanage import ColourPlan
 from .errors import InputError, Interrupted, opt
 from .networks import LossNetwork, sha256_file
 from .optimize import ProgressCallback
@@ -48,6 +49,7 @@ from .video import (
     write_image,
     write_sequence,
 )
+from .video.timecode import advance
 from .workdir import FrameRecord, RunFolder, default_workdir, png16, sha256_bytes
 
 __all__ = [
@@ -174,11 +176,14 @@ class Renderer:
         self.should_stop = should_stop
         self.on_note = on_note
         self.warnings: list[str] = []
+        self.plan: ColourPlan | None = None  # a colour-managed render's (postprod)
 
     # ---- the chain ---------------------------------------------------------------------
     def run(self) -> RenderResult:
         preflight.check_settings(self.s)
         info = probe(self.s.source, fps=self.s.fps)  # 1. what the source is
+        self.plan = postprod.plan_for(self.s, info)
+        self.warnings += postprod.source_warnings(info)
         frames = self._frames(info)
         size = self._size(info)
         run = RunFolder(self.s.workdir or default_workdir(self.s.output))
@@ -226,6 +231,10 @@ class Renderer:
     def _open(self, run: RunFolder, info: SourceInfo, frames: list[int],
               size: tuple[int, int]) -> None:
         s, weights = self.s, self.network.weights
+        pixels = pixel_settings(s, info, frames[0], frames[-1], size,
+                                f"{weights.network}:{weights.sha256}")
+        if self.plan is not None:
+            pixels["colour"] = {**self.plan.describe(), "alpha": info.alpha}
         self.warnings += run.open(
             {
                 "package_version": __version__,
@@ -235,8 +244,7 @@ class Renderer:
                     "audio": info.has_audio,
                 },
                 "weights": dataclasses.asdict(weights),
-                "pixels": pixel_settings(s, info, frames[0], frames[-1], size,
-                                         f"{weights.network}:{weights.sha256}"),
+                "pixels": pixels,
                 "environment": _environment(self.device),
             },
             restart=s.restart,
@@ -246,6 +254,8 @@ class Renderer:
     def _decode(
         self, info: SourceInfo, run: RunFolder, frames: list[int], size: tuple[int, int]
     ) -> None:
+        if self.plan is not None:
+            return postprod.decode(info, run, frames, size, self.plan)
         missing = [f for f in frames if not run.content_path(f).is_file()]
         if not missing:
             return
@@ -339,11 +349,20 @@ class Renderer:
         )
 
     def _encode(self, info: SourceInfo, run: RunFolder, frames: list[int]) -> None:
+        if self.plan is not None:
+            return postprod.write_output(
+                self.s, info, run, frames, self.plan, warn=self.warnings.append,
+                encode=partial(self._encode_video, info, frames),
+            )
         paths = [run.frame_path(f) for f in frames]
         if is_sequence_pattern(str(self.s.output)):
             write_sequence(paths, str(self.s.output), bit_depth=self.s.bit_depth,
                            start=frames[0])
             return
+        self._encode_video(info, frames, paths, False)
+
+    def _encode_video(self, info: SourceInfo, frames: list[int], paths: list[Path],
+                      alpha: bool) -> None:
         encode_video(
             paths,
             self.s.output,
@@ -352,6 +371,10 @@ class Renderer:
             audio_source=info.path if info.has_audio else None,
             audio_start=float((frames[0] - info.first) / info.fps),
             audio_duration=float(len(frames) / info.fps),
+            crf=self.s.crf,
+            timecode=advance(info.timecode, info.fps, frames[0] - info.first)
+            if info.timecode else None,
+            alpha=alpha,
         )
 
 

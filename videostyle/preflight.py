@@ -57,6 +57,9 @@ def check_settings(s: RenderSettings) -> None:
             f"give one each"
         )
     check_output(s.output, None if s.is_sequence_output() else (s.codec or "h264"))
+    from .postprod import check as check_colours
+
+    check_colours(s)
 
 
 def inputs(s: RenderSettings) -> list[Path]:

@@ -1,0 +1,169 @@
+"""The plate stages of a colour-managed render: plates into the run folder, and the
+finished frames out, with the source's colour space, alpha, numbering and pixel type.
+
+A render takes this path when its colours are managed (an EXR source or output, a colour
+space given, see :mod:`videostyle.colormanage`) or its source has alpha; an sRGB render
+without alpha stays on the plain path, byte for byte as before.
+
+In: each source frame becomes ``plate/N.npy`` (float32 RGB in the working space,
+unclipped, at the render size), ``alpha/N.npy`` (the alpha as stored, at the source's
+size) and ``content/N.png`` (the clipped working-space RGB the stylizer sees, 16 bits;
+written last, it marks the frame decoded).
+
+Out: ``plate + (stylised - content)`` in the output colour space (see
+:func:`videostyle.colormanage.finished`), with the alpha: unchanged when the render keeps
+the source's size, else resized (``INTER_AREA``). An EXR output keeps the source's pixel
+type, compression and layer prefix (half, :data:`~videostyle.video.exr.DEFAULT_COMPRESSION`
+and no prefix for other sources) and names its colour space in ``oiio:ColorSpace`` (and
+``colorInteropID`` when the config gives one). Alpha is carried as stored: straight for
+PNG/TIFF, premultiplied (associated) for EXR, whose RGB is stylised as stored.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import colormanage
+from .atomic import write_bytes
+from .colormanage import ColourPlan
+from .errors import opt
+from .settings import RenderSettings
+from .video import SourceInfo, is_sequence_pattern, read_image, write_image
+from .video.exr import COMPRESSIONS, DEFAULT_COMPRESSION, write_exr
+from .video.outputs import ALPHA_CODECS
+from .video.plates import read_plates
+from .workdir import RunFolder
+
+
+def plan_for(s: RenderSettings, info: SourceInfo) -> ColourPlan | None:
+    """The colour plan of a render that takes the plate path, else None (plain path)."""
+    exr_out = Path(str(s.output)).suffix.lower() == ".exr"
+    managed = (s.input_colorspace or s.output_colorspace or info.exr is not None or exr_out
+               or info.alpha)
+    if not managed:
+        return None
+    return colormanage.plan(info, s.input_colorspace, s.output_colorspace)
+
+
+def check(s: RenderSettings) -> None:
+    """The colour spaces given exist in the config (before any work)."""
+    if s.input_colorspace:
+        colormanage.colorspace(s.input_colorspace, "input_colorspace")
+    if s.output_colorspace:
+        colormanage.colorspace(s.output_colorspace, "output_colorspace")
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    write_bytes(path, buffer.getvalue(), what="frame")
+
+
+def decode(info: SourceInfo, run: RunFolder, frames: list[int], size: tuple[int, int],
+           plan: ColourPlan) -> None:
+    """Store the plates of ``frames`` not stored yet (see the module's notes)."""
+    missing = [f for f in frames if not (run.content_path(f).is_file()
+                                         and run.plate_path(f).is_file())]
+    if not missing:
+        return
+    for folder in (run.plate_dir, run.alpha_dir):
+        folder.mkdir(exist_ok=True)
+    wanted = set(missing)
+    for plate in read_plates(info, start=missing[0], end=missing[-1], size=size):
+        if plate.number not in wanted:
+            continue
+        working = colormanage.to_working(plan, plate.rgb)
+        _save(run.plate_path(plate.number), working)
+        if plate.alpha is not None:
+            _save(run.alpha_path(plate.number), plate.alpha)
+        write_image(run.content_path(plate.number), working, bit_depth=16)
+
+
+def _alpha(run: RunFolder, frame: int, size: tuple[int, int]) -> np.ndarray | None:
+    """The stored alpha, as stored at the source's size, else resized (float32)."""
+    path = run.alpha_path(frame)
+    if not path.is_file():
+        return None
+    alpha = np.load(path, allow_pickle=False)
+    if (alpha.shape[1], alpha.shape[0]) == size:
+        return alpha
+    return cv2.resize(_unit(alpha), size, interpolation=cv2.INTER_AREA)
+
+
+def _unit(alpha: np.ndarray) -> np.ndarray:
+    """Alpha of any stored type as float32 in [0, 1] (integers scaled by their maximum)."""
+    if np.issubdtype(alpha.dtype, np.integer):
+        return alpha.astype(np.float32) / float(np.iinfo(alpha.dtype).max)
+    return alpha.astype(np.float32)
+
+
+def _finished(run: RunFolder, frames: list[int], plan: ColourPlan,
+              keep_alpha: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    for frame in frames:
+        stylised = read_image(run.frame_path(frame))
+        content = read_image(run.content_path(frame))
+        plate = np.load(run.plate_path(frame), allow_pickle=False)
+        size = (stylised.shape[1], stylised.shape[0])
+        alpha = _alpha(run, frame, size) if keep_alpha else None
+        yield frame, colormanage.finished(plan, plate, content, stylised), alpha
+
+
+def _exr_attributes(s: RenderSettings, info: SourceInfo, plan: ColourPlan) -> dict[str, Any]:
+    attributes: dict[str, Any] = {"oiio:ColorSpace": plan.output}
+    space = colormanage.config().getColorSpace(plan.output)
+    interop = getattr(space, "getInteropID", lambda: "")()
+    if interop:
+        attributes["colorInteropID"] = str(interop)
+    return attributes
+
+
+def write_output(
+    s: RenderSettings, info: SourceInfo, run: RunFolder, frames: list[int], plan: ColourPlan,
+    *, encode: Callable[[list[Path], bool], None], warn: Callable[[str], None],
+) -> None:
+    """Write the finished frames to ``s.output``: an EXR/PNG/TIFF sequence numbered as the
+    frames, or a video through ``encode(frame_files, alpha)``."""
+    sequence = is_sequence_pattern(str(s.output))
+    suffix = Path(str(s.output)).suffix.lower()
+    keep_alpha = info.alpha and (sequence or s.codec in ALPHA_CODECS)
+    if info.alpha and not keep_alpha:
+        warn(f"{opt('codec')} {s.codec} cannot hold an alpha channel: the source's alpha is "
+             f"not written; use {opt('codec')} prores4444 or an .exr/.png sequence to keep it")
+    finished = _finished(run, frames, plan, keep_alpha)
+    if suffix == ".exr":
+        exr = info.exr
+        attributes = _exr_attributes(s, info, plan)
+        for frame, rgb, alpha in finished:
+            write_exr(str(s.output) % frame, rgb, alpha,
+                      pixel_type=exr.pixel_type if exr else "half",
+                      compression=exr.compression if exr and exr.compression in COMPRESSIONS
+                      else DEFAULT_COMPRESSION,
+                      prefix=exr.prefix if exr else "", attributes=attributes)
+        return
+    if sequence:
+        for frame, rgb, alpha in finished:
+            write_image(str(s.output) % frame, rgb, bit_depth=s.bit_depth,
+                        alpha=None if alpha is None else _unit(alpha))
+        return
+    with tempfile.TemporaryDirectory(prefix="finished-", dir=run.root) as folder:
+        paths = []
+        for frame, rgb, alpha in finished:
+            path = Path(folder) / f"{frame:06d}.png"
+            write_image(path, rgb, bit_depth=16, alpha=None if alpha is None else _unit(alpha))
+            paths.append(path)
+        encode(paths, keep_alpha)
+
+
+def source_warnings(info: SourceInfo) -> list[str]:
+    """What of the source a render leaves out (an EXR's other channels), one line."""
+    if info.exr is None or not info.exr.extra:
+        return []
+    return [f"{info.path}: only {info.exr.prefix}R, G, B (and A) are rendered; the channels "
+            f"{', '.join(info.exr.extra)} are not written to the output"]
