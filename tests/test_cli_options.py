@@ -130,6 +130,11 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
     ("blend_weight", ("--blend-weight", "0.5"), ("--passes", "2"),
      lambda s, c: s.blend_weight == 0.5),
     ("quiet", ("-q",), (), lambda s, c: True),
+    ("crf", ("--crf", "23", "-o", "{tmp}/o.mp4"), (), lambda s, c: s.crf == 23),
+    ("input_colorspace", ("--input-colorspace", "ACEScg"), (),
+     lambda s, c: s.input_colorspace == "ACEScg"),
+    ("output_colorspace", ("--output-colorspace", "lin_srgb"), (),
+     lambda s, c: s.output_colorspace == "lin_srgb"),
 ]
 
 

@@ -1,0 +1,302 @@
+"""A post-production pipeline end to end through ``videostyle render``: EXR plates in and
+out, OpenColorIO colour management, alpha, timecode, ProRes 4444 and ``--crf``.
+
+Plates are tiny (24x16) and most renders use ``--iterations 0`` (the content passes
+through the stylizer unchanged), so what is checked is what the chain does around it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import OpenEXR
+import pytest
+from clips import FFMPEG, assert_one_error_line, make_style, run_ffmpeg
+
+from videostyle.video.exr import read_exr, write_exr
+
+Cli = Callable[..., tuple[int, str, str]]
+SIZE = (24, 16)  # (width, height)
+PASS = ("--quality", "draft", "--iterations", "0", "-q")
+
+
+def plates(folder: Path, *, first: int = 1001, n: int = 10, pixel_type: str = "half",
+           alpha: bool = True, prefix: str = "beauty.", compression: str = "piz",
+           colorspace: str | None = "lin_ap1_scene", seed: int = 0) -> Path:
+    """EXR plates ``plate.NNNN.exr`` with values in [-0.2, 8) and a random alpha."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for number in range(first, first + n):
+        rgb = (rng.random((SIZE[1], SIZE[0], 3)) * 8.2 - 0.2).astype(np.float32)
+        a = rng.random((SIZE[1], SIZE[0])).astype(np.float32) if alpha else None
+        write_exr(folder / f"plate.{number}.exr", rgb, a, pixel_type=pixel_type,  # type: ignore[arg-type]
+                  compression=compression, prefix=prefix,
+                  attributes={"colorInteropID": colorspace} if colorspace else {})
+    return folder
+
+
+def header(path: Path) -> dict:
+    return OpenEXR.File(str(path), separate_channels=True).header()
+
+
+def ulps16(a: np.ndarray, b: np.ndarray) -> int:
+    """Largest distance between two half-float arrays in units in the last place."""
+    ia = a.astype(np.float16).view(np.int16).astype(np.int32)
+    ib = b.astype(np.float16).view(np.int16).astype(np.int32)
+    return int(np.abs(ia - ib).max())
+
+
+@pytest.fixture
+def style(tmp_path: Path) -> Path:
+    return make_style(tmp_path / "style.png")
+
+
+# ---- EXR in and out ------------------------------------------------------------------------
+
+
+def test_acescg_half_plate_with_alpha_comes_back_as_it_went_in(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    source = plates(tmp_path / "plate")
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "out.%04d.exr", *PASS)
+    assert code == 0, err
+    written = sorted(p.name for p in tmp_path.glob("out.*.exr"))
+    assert written == [f"out.{n}.exr" for n in range(1001, 1011)]
+    for number in (1001, 1006, 1010):
+        rgb_in, a_in, _ = read_exr(source / f"plate.{number}.exr")
+        rgb_out, a_out, lay = read_exr(tmp_path / f"out.{number}.exr")
+        assert rgb_in.max() > 7.0 and rgb_in.min() < 0  # values above 1 and below 0
+        assert ulps16(rgb_out, rgb_in) <= 1  # within half rounding
+        assert np.mean(rgb_out == rgb_in) > 0.98  # and mostly the very same halves
+        assert a_out is not None and a_in is not None
+        assert a_out.dtype == np.float16 and np.array_equal(a_out.view(np.uint16),
+                                                            a_in.view(np.uint16))
+        assert (lay.prefix, lay.pixel_type, lay.compression) == ("beauty.", "half", "piz")
+        assert header(tmp_path / f"out.{number}.exr")["colorInteropID"] == "lin_ap1_scene"
+    manifest = (tmp_path / "out.videostyle" / "manifest.json").read_text()
+    assert '"input": "ACEScg"' in manifest and '"output": "ACEScg"' in manifest
+
+
+def test_float_plate_converted_by_opencolorio_and_extra_channels_warned(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    import PyOpenColorIO as ocio
+
+    folder = plates(tmp_path / "plate", n=2, first=1, pixel_type="float", alpha=False,
+                    prefix="", compression="zip", colorspace=None)
+    for file in folder.glob("*.exr"):  # add a depth pass
+        rgb, _, _ = read_exr(file)
+        OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                     {"R": rgb[..., 0], "G": rgb[..., 1], "B": rgb[..., 2],
+                      "Z": np.ones(rgb.shape[:2], np.float32)}).write(str(file))
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o_%02d.exr",
+                       "--output-colorspace", "Linear Rec.2020", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "Z" in warnings[0]
+    rgb_in, _, _ = read_exr(folder / "plate.2.exr")
+    rgb_out, _, lay = read_exr(tmp_path / "o_02.exr")
+    expected = rgb_in.copy()  # no metadata: the scene_linear role, ACEScg
+    cfg = ocio.Config.CreateFromFile("ocio://default")
+    cfg.getProcessor("ACEScg", "Linear Rec.2020").getDefaultCPUProcessor().applyRGB(expected)
+    assert lay.pixel_type == "float" and lay.compression == "zip" and lay.prefix == ""
+    assert np.abs(rgb_out - rgb_in).max() > 0.01  # a real conversion happened
+    assert np.allclose(rgb_out, expected, rtol=1e-4, atol=1e-5)
+    assert header(tmp_path / "o_02.exr")["oiio:ColorSpace"] == "Linear Rec.2020"
+
+
+CONFIG = """ocio_profile_version: 2
+roles:
+  scene_linear: lin
+  color_picking: display
+  default: lin
+file_rules:
+  - !<Rule> {name: Default, colorspace: default}
+displays:
+  screen:
+    - !<View> {name: raw, colorspace: display}
+colorspaces:
+  - !<ColorSpace>
+    name: lin
+  - !<ColorSpace>
+    name: display
+    from_scene_reference: !<ExponentWithLinearTransform> {gamma: 2.4, offset: 0.055,
+      direction: inverse}
+  - !<ColorSpace>
+    name: camera
+    from_scene_reference: !<GroupTransform>
+      children:
+        - !<MatrixTransform> {matrix: [0.5, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1]}
+        - !<ExponentTransform> {value: [2, 2, 2, 1], style: mirror}
+"""
+
+
+def test_a_studio_config_from_ocio_is_the_one_applied(
+    cli: Cli, tmp_path: Path, style: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "studio.ocio"
+    config.write_text(CONFIG)
+    monkeypatch.setenv("OCIO", str(config))
+    folder = plates(tmp_path / "plate", n=1, first=7, pixel_type="float", alpha=False,
+                    prefix="", colorspace="camera")
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o_%02d.exr",
+                       "--output-colorspace", "lin", *PASS)
+    assert code == 0, err
+    camera, _, _ = read_exr(folder / "plate.7.exr")
+    lin, _, _ = read_exr(tmp_path / "o_07.exr")
+    # camera = (matrix(lin))^2: R halved, G and B swapped, then squared (mirrored)
+    root = np.sign(camera) * np.sqrt(np.abs(camera))
+    expected = np.stack([root[..., 0] * 2, root[..., 2], root[..., 1]], axis=2)
+    assert np.allclose(lin, expected, rtol=1e-5, atol=1e-6)
+    # what the stylizer saw: the config's display space, clipped
+    content = cv2.imread(str(tmp_path / "o.videostyle" / "content" / "000007.png"),
+                         cv2.IMREAD_UNCHANGED)[..., ::-1] / 65535.0
+    e = np.clip(expected, 0, None)
+    display = np.where(e <= 0.0031308, 12.92 * e, 1.055 * e ** (1 / 2.4) - 0.055)
+    assert np.allclose(content, np.clip(display, 0, 1), atol=2e-5)
+
+
+# ---- alpha -----------------------------------------------------------------------------------
+
+
+def rgba_sequence(folder: Path, n: int = 3, size: tuple[int, int] = SIZE) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for k in range(1, n + 1):
+        bgra = rng.integers(0, 256, (size[1], size[0], 4), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"f_{k:04d}.png"), bgra)
+    return folder / "f_%04d.png"
+
+
+def test_png_alpha_is_carried_bit_exactly_while_the_rgb_is_stylised(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    source = rgba_sequence(tmp_path / "src")
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "o_%04d.png",
+                       "--quality", "draft", "--iterations", "4,2", "-q")
+    assert code == 0, err
+    for k in (1, 3):
+        src = cv2.imread(str(tmp_path / "src" / f"f_{k:04d}.png"), cv2.IMREAD_UNCHANGED)
+        out = cv2.imread(str(tmp_path / f"o_{k:04d}.png"), cv2.IMREAD_UNCHANGED)
+        assert out.shape == src.shape and out.dtype == np.uint8
+        assert np.array_equal(out[..., 3], src[..., 3])
+        assert np.abs(out[..., :3].astype(int) - src[..., :3]).mean() > 3  # stylised
+
+
+def test_alpha_is_resized_with_the_frame(cli: Cli, tmp_path: Path, style: Path) -> None:
+    source = rgba_sequence(tmp_path / "src", n=1, size=(32, 32))
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "o_%04d.png",
+                       "--size", "16", *PASS)
+    assert code == 0, err
+    src = cv2.imread(str(tmp_path / "src" / "f_0001.png"), cv2.IMREAD_UNCHANGED)
+    out = cv2.imread(str(tmp_path / "o_0001.png"), cv2.IMREAD_UNCHANGED)
+    expected = cv2.resize(src[..., 3].astype(np.float32), (16, 16), interpolation=cv2.INTER_AREA)
+    assert out.shape == (16, 16, 4)
+    assert np.abs(out[..., 3].astype(np.float32) - expected).max() <= 0.5 + 1e-3
+
+
+def decode_rgba(path: Path) -> np.ndarray:
+    done = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-f", "rawvideo",
+                           "-pix_fmt", "rgba", "-"], check=True, capture_output=True)
+    return np.frombuffer(done.stdout, np.uint8).reshape(-1, SIZE[1], SIZE[0], 4)
+
+
+def test_prores4444_holds_the_alpha_and_h264_says_it_cannot(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    source = rgba_sequence(tmp_path / "src")
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "o.mov",
+                       "--codec", "prores4444", *PASS)
+    assert code == 0, err
+    frames = decode_rgba(tmp_path / "o.mov")
+    assert frames.shape[0] == 3
+    for k in range(3):
+        src = cv2.imread(str(tmp_path / "src" / f"f_{k + 1:04d}.png"), cv2.IMREAD_UNCHANGED)
+        assert np.abs(frames[k, ..., 3].astype(int) - src[..., 3]).max() <= 1
+    assert "yuva444p" in _summary(tmp_path / "o.mov")
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "h.mp4", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "alpha" in line]
+    assert len(warnings) == 1 and "prores4444" in warnings[0]
+
+
+# ---- timecode, codecs ----------------------------------------------------------------------
+
+
+def _summary(path: Path) -> str:
+    return subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True,
+                          text=True).stderr
+
+
+def _timecode(path: Path) -> str | None:
+    match = re.search(r"timecode\s*:\s*(\S+)", _summary(path))
+    return match.group(1) if match else None
+
+
+def test_start_timecode_carries_to_prores4444_and_h264(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    clip = tmp_path / "shot.mov"
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate=24",
+               "-frames:v", "5", "-c:v", "prores_ks", "-timecode", "01:02:03:04", str(clip))
+    assert _timecode(clip) == "01:02:03:04"
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.mov",
+                       "--codec", "prores4444xq", *PASS)
+    assert code == 0, err
+    assert _timecode(tmp_path / "o.mov") == "01:02:03:04"
+    assert "prores (XQ) (ap4x" in _summary(tmp_path / "o.mov")
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "part.mp4",
+                       "--frames", "3:5", *PASS)
+    assert code == 0, err
+    assert _timecode(tmp_path / "part.mp4") == "01:02:03:06"  # two frames later
+
+
+def test_crf_reaches_the_encoder_and_is_refused_with_another_codec(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    clip = tmp_path / "c.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=24", "-frames:v", "3",
+               "-c:v", "libx264", "-crf", "0", str(clip))
+    sizes = {}
+    for crf in ("0", "51"):
+        code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / f"o{crf}.mp4",
+                           "--crf", crf, *PASS)
+        assert code == 0, err
+        sizes[crf] = (tmp_path / f"o{crf}.mp4").stat().st_size
+    assert sizes["0"] > 1.4 * sizes["51"]  # (the container alone is about 1 kB)
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "p.mov",
+                       "--codec", "prores", "--crf", "10", *PASS)
+    assert code == 2 and "--crf" in assert_one_error_line(err)
+    assert not (tmp_path / "p.videostyle").exists()
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+
+def test_unknown_colour_space_is_refused_in_one_line(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    folder = plates(tmp_path / "plate", n=1)
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o_%04d.exr",
+                       "--input-colorspace", "Kodak 5219", *PASS)
+    assert code == 2
+    line = assert_one_error_line(err)
+    assert "--input-colorspace" in line and "Kodak 5219" in line and "ACEScg" in line
+    assert not (tmp_path / "o.videostyle").exists()
+
+
+def test_exr_without_rgb_is_refused_in_one_line(cli: Cli, tmp_path: Path, style: Path) -> None:
+    folder = tmp_path / "depth"
+    folder.mkdir()
+    OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                 {"Y": np.ones((8, 8), np.float16), "Z": np.ones((8, 8), np.float32)}
+                 ).write(str(folder / "d.0001.exr"))
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o_%04d.exr", *PASS)
+    assert code == 2
+    line = assert_one_error_line(err)
+    assert "R, G and B" in line and "Y, Z" in line
