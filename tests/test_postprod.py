@@ -300,3 +300,21 @@ def test_exr_without_rgb_is_refused_in_one_line(cli: Cli, tmp_path: Path, style:
     assert code == 2
     line = assert_one_error_line(err)
     assert "R, G and B" in line and "Y, Z" in line
+
+
+def test_a_video_tagged_other_than_rec709_is_named_once(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    clip = tmp_path / "hdr.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate=24",
+               "-frames:v", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+               "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace",
+               "bt2020nc", str(clip))
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.mp4", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "tagged bt2020" in warnings[0]
+    assert "--input-colorspace" in warnings[0]
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "p.mp4",
+                       "--input-colorspace", "sRGB Encoded Rec.709 (sRGB)", *PASS)
+    assert code == 0 and "warning" not in err, err

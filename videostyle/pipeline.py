@@ -183,7 +183,7 @@ class Renderer:
         preflight.check_settings(self.s)
         info = probe(self.s.source, fps=self.s.fps)  # 1. what the source is
         self.plan = postprod.plan_for(self.s, info)
-        self.warnings += postprod.source_warnings(info)
+        self.warnings += postprod.source_warnings(self.s, info)
         frames = self._frames(info)
         size = self._size(info)
         run = RunFolder(self.s.workdir or default_workdir(self.s.output))

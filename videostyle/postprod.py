@@ -161,9 +161,21 @@ def write_output(
         encode(paths, keep_alpha)
 
 
-def source_warnings(info: SourceInfo) -> list[str]:
-    """What of the source a render leaves out (an EXR's other channels), one line."""
-    if info.exr is None or not info.exr.extra:
-        return []
-    return [f"{info.path}: only {info.exr.prefix}R, G, B (and A) are rendered; the channels "
-            f"{', '.join(info.exr.extra)} are not written to the output"]
+#: Video colour tags (matrix, primaries, transfer) taken as sRGB / Rec.709 without a word.
+SDR_TAGS = {"bt709", "smpte170m", "bt470bg", "bt470m", "iec61966-2-1", "unknown", "gbr",
+            "bt601", "smpte240m"}
+
+
+def source_warnings(s: RenderSettings, info: SourceInfo) -> list[str]:
+    """What of the source a render leaves out or assumes: an EXR's other channels, a
+    video's colour tags that are not Rec.709's (one line each)."""
+    out = []
+    if info.exr is not None and info.exr.extra:
+        out.append(f"{info.path}: only {info.exr.prefix}R, G, B (and A) are rendered; the "
+                   f"channels {', '.join(info.exr.extra)} are not written to the output")
+    tags = set((info.color_tags or "").split("/")) - {""}
+    if not s.input_colorspace and tags - SDR_TAGS:
+        out.append(f"{info.path} is tagged {info.color_tags}; its RGB is taken as Rec.709 / "
+                   f"sRGB (the config's {colormanage.WORKING_ROLE} role); pass "
+                   f"{opt('input_colorspace')} to say otherwise")
+    return out

@@ -66,6 +66,9 @@ class SourceInfo:
             compression, colour space attributes), else None.
         timecode: A video's start timecode (``HH:MM:SS:FF``, ``;`` before the frames when
             drop-frame), from its metadata; None when it has none, and for sequences.
+        color_tags: A video's colour tags as ffmpeg prints them after the pixel format
+            (``bt709``, or ``matrix/primaries/transfer`` such as
+            ``bt2020nc/bt2020/smpte2084``); None when untagged, and for sequences.
     """
 
     path: Path
@@ -81,6 +84,7 @@ class SourceInfo:
     alpha: bool = False
     exr: ExrLayout | None = None
     timecode: str | None = None
+    color_tags: str | None = None
 
     @property
     def last(self) -> int:
@@ -190,7 +194,20 @@ def _probe_video(path: Path) -> SourceInfo:
         bit_depth=_pix_fmt_bit_depth(video.pix_fmt),
         fingerprint=digest.hexdigest(),
         timecode=_timecode(err),
+        color_tags=_color_tags(video.text, video.pix_fmt),
     )
+
+
+def _color_tags(text: str, pix_fmt: str | None) -> str | None:
+    """The colour tags in ``yuv420p10le(tv, bt2020nc/bt2020/smpte2084, progressive)``."""
+    if not pix_fmt:
+        return None
+    match = re.search(re.escape(pix_fmt) + r"\(([^)]*)\)", text)
+    for part in (match.group(1).split(",") if match else []):
+        part = part.strip()
+        if part and part not in ("tv", "pc", "progressive") and "first" not in part:
+            return part
+    return None
 
 
 _TIMECODE = re.compile(r"^\s*timecode\s*:\s*(\d{2}:\d{2}:\d{2}[:;.]\d{2})\s*$", re.MULTILINE)
