@@ -5,12 +5,11 @@ A render takes this path when its colours are managed (an EXR source or output, 
 space given, see :mod:`videostyle.colormanage`) or its source has alpha; an sRGB render
 without alpha stays on the plain path, byte for byte as before.
 
-In: each source frame becomes ``plate/N.npy`` (float32 RGB in the working space,
-unclipped, at the render size), ``alpha/N.npy`` (the alpha as stored, at the source's
-size) and ``content/N.png`` (the clipped working-space RGB the stylizer sees, 16 bits;
-written last, it marks the frame decoded).
-
-Out: ``plate + (stylised - content)`` in the output colour space (see
+In: each source frame becomes ``content/N.png``, the plate converted to the working space
+and clipped to [0, 1] (what the stylizer sees, 16 bits). Out: the plates are read from
+the source again (the same reading, so the same values; the manifest's fingerprint of the
+source guards a resume), converted to the working space unclipped, and finished as
+``plate + (stylised - content)`` in the output colour space (see
 :func:`videostyle.colormanage.finished`), with the alpha: unchanged when the render keeps
 the source's size, else resized (``INTER_AREA``). An EXR output keeps the source's pixel
 type, compression and layer prefix (half, :data:`~videostyle.video.exr.DEFAULT_COMPRESSION`
@@ -21,7 +20,6 @@ PNG/TIFF, premultiplied (associated) for EXR, whose RGB is stylised as stored.
 
 from __future__ import annotations
 
-import io
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +29,6 @@ import cv2
 import numpy as np
 
 from . import colormanage
-from .atomic import write_bytes
 from .colormanage import ColourPlan
 from .errors import opt
 from .settings import RenderSettings
@@ -60,38 +57,22 @@ def check(s: RenderSettings) -> None:
         colormanage.colorspace(s.output_colorspace, "output_colorspace")
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    write_bytes(path, buffer.getvalue(), what="frame")
-
-
 def decode(info: SourceInfo, run: RunFolder, frames: list[int], size: tuple[int, int],
            plan: ColourPlan) -> None:
-    """Store the plates of ``frames`` not stored yet (see the module's notes)."""
-    missing = [f for f in frames if not (run.content_path(f).is_file()
-                                         and run.plate_path(f).is_file())]
+    """Store the content frames (the plates in the working space, clipped, 16 bits) of
+    ``frames`` not stored yet."""
+    missing = [f for f in frames if not run.content_path(f).is_file()]
     if not missing:
         return
-    for folder in (run.plate_dir, run.alpha_dir):
-        folder.mkdir(exist_ok=True)
     wanted = set(missing)
     for plate in read_plates(info, start=missing[0], end=missing[-1], size=size):
-        if plate.number not in wanted:
-            continue
-        working = colormanage.to_working(plan, plate.rgb)
-        _save(run.plate_path(plate.number), working)
-        if plate.alpha is not None:
-            _save(run.alpha_path(plate.number), plate.alpha)
-        write_image(run.content_path(plate.number), working, bit_depth=16)
+        if plate.number in wanted:
+            working = colormanage.to_working(plan, plate.rgb)
+            write_image(run.content_path(plate.number), working, bit_depth=16)
 
 
-def _alpha(run: RunFolder, frame: int, size: tuple[int, int]) -> np.ndarray | None:
-    """The stored alpha, as stored at the source's size, else resized (float32)."""
-    path = run.alpha_path(frame)
-    if not path.is_file():
-        return None
-    alpha = np.load(path, allow_pickle=False)
+def _alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The alpha as stored at the source's size, else resized (float32)."""
     if (alpha.shape[1], alpha.shape[0]) == size:
         return alpha
     return cv2.resize(_unit(alpha), size, interpolation=cv2.INTER_AREA)
@@ -104,15 +85,19 @@ def _unit(alpha: np.ndarray) -> np.ndarray:
     return alpha.astype(np.float32)
 
 
-def _finished(run: RunFolder, frames: list[int], plan: ColourPlan,
+def _finished(info: SourceInfo, run: RunFolder, frames: list[int], plan: ColourPlan,
               keep_alpha: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
-    for frame in frames:
-        stylised = read_image(run.frame_path(frame))
-        content = read_image(run.content_path(frame))
-        plate = np.load(run.plate_path(frame), allow_pickle=False)
-        size = (stylised.shape[1], stylised.shape[0])
-        alpha = _alpha(run, frame, size) if keep_alpha else None
-        yield frame, colormanage.finished(plan, plate, content, stylised), alpha
+    """Each frame's output RGB and alpha; the plates are read from the source again (as
+    the decode stage read them: the same values, so nothing but the 16-bit content frames
+    needs to be kept in the run folder)."""
+    first = read_image(run.frame_path(frames[0]))
+    size = (first.shape[1], first.shape[0])
+    for plate in read_plates(info, start=frames[0], end=frames[-1], size=size):
+        stylised = read_image(run.frame_path(plate.number))
+        content = read_image(run.content_path(plate.number))
+        working = colormanage.to_working(plan, plate.rgb)
+        alpha = _alpha(plate.alpha, size) if keep_alpha and plate.alpha is not None else None
+        yield plate.number, colormanage.finished(plan, working, content, stylised), alpha
 
 
 def _exr_attributes(s: RenderSettings, info: SourceInfo, plan: ColourPlan) -> dict[str, Any]:
@@ -136,7 +121,7 @@ def write_output(
     if info.alpha and not keep_alpha:
         warn(f"{opt('codec')} {s.codec} cannot hold an alpha channel: the source's alpha is "
              f"not written; use {opt('codec')} prores4444 or an .exr/.png sequence to keep it")
-    finished = _finished(run, frames, plan, keep_alpha)
+    finished = _finished(info, run, frames, plan, keep_alpha)
     if suffix == ".exr":
         exr = info.exr
         attributes = _exr_attributes(s, info, plan)

@@ -10,9 +10,6 @@ Layout of a run folder (default: the output's name without extension + ``.videos
                            frame counts as done only once both files are complete
     flow/                  optical flow cache (``forward_i_j.flo``, ``backward_j_i.flo``)
     passes/                multi-pass intermediate frames
-    plate/000001.npy       colour-managed renders: the source frame in the working space,
-                           float32, unclipped (see :mod:`videostyle.colormanage`)
-    alpha/000001.npy       the source frame's alpha, as stored, at the source's size
 
 Every file is written with :func:`videostyle.atomic.write_bytes` (temporary name, flush,
 fsync, rename, fsync of the folder): a crash or power cut at any instant leaves either the
@@ -87,13 +84,11 @@ class RunFolder:
         self.frames_dir = self.root / "frames"
         self.flow_dir = self.root / "flow"
         self.passes_dir = self.root / "passes"
-        self.plate_dir = self.root / "plate"
-        self.alpha_dir = self.root / "alpha"
 
     def owned(self) -> list[Path]:
         """The folder, then what :meth:`clear` removes: no input may be any of them."""
         return [self.root, self.content_dir, self.frames_dir, self.flow_dir, self.passes_dir,
-                self.manifest_path, self.plate_dir, self.alpha_dir]
+                self.manifest_path]
 
     # ---- manifest ----------------------------------------------------------------------
     @property
@@ -171,8 +166,7 @@ class RunFolder:
 
     def clear(self) -> None:
         """Remove everything this folder's renders wrote (used by --restart)."""
-        for folder in (self.frames_dir, self.flow_dir, self.passes_dir, self.content_dir,
-                       self.plate_dir, self.alpha_dir):
+        for folder in (self.frames_dir, self.flow_dir, self.passes_dir, self.content_dir):
             if folder.is_dir():
                 for path in sorted(folder.rglob("*"), reverse=True):
                     if path.is_dir():
@@ -191,12 +185,6 @@ class RunFolder:
 
     def record_path(self, frame: int) -> Path:
         return self.frames_dir / f"{frame:06d}.json"
-
-    def plate_path(self, frame: int) -> Path:
-        return self.plate_dir / f"{frame:06d}.npy"
-
-    def alpha_path(self, frame: int) -> Path:
-        return self.alpha_dir / f"{frame:06d}.npy"
 
     def pass_path(self, pass_index: int, frame: int) -> Path:
         return self.passes_dir / f"pass{pass_index:03d}" / f"{frame:06d}.png"
