@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from . import image, render, reports
+from . import image, preview, render, reports
 from .app import app, main
 
-__all__ = ["app", "image", "main", "render", "reports"]
+__all__ = ["app", "image", "main", "preview", "render", "reports"]
