@@ -84,8 +84,7 @@ def encode_video(
     audio_start: float = 0.0,
     audio_duration: float | None = None,
     crf: int = 16,
-    timecode: str | None = None,
-    alpha: bool = False,
+    timecode: str | None = None, alpha: bool = False,
 ) -> None:
     """Encode frame files into a video at an exact frame rate, optionally with audio.
 
@@ -112,11 +111,8 @@ def encode_video(
             frame is ever cut. AAC in MP4 (and with h264 in MOV/MKV), 16-bit PCM with
             ProRes and FFV1.
         crf: libx264 constant rate factor (0-51, lower is better); h264 only.
-        timecode: start timecode (``HH:MM:SS:FF``) written into the file's metadata
-            (a MOV/MP4 ``tmcd`` track, a Matroska tag).
-        alpha: the frames are RGBA PNGs whose alpha is kept (``prores4444`` and
-            ``prores4444xq``: ProRes 4444 / 4444 XQ, ``prores_ks`` profile 4 / 5,
-            yuva444p10le with 16-bit alpha); without it they are ``yuv444p10le``.
+        timecode: start timecode ``HH:MM:SS:FF`` for the file's metadata (``tmcd`` track).
+        alpha: keep the RGBA frames' alpha (prores4444/prores4444xq, see _video_options).
 
     Any decoding error in the frames or the audio makes ffmpeg stop (``-xerror``) rather
     than silently drop or repeat a frame. The finished file is read back and must hold
@@ -332,7 +328,7 @@ def _video_options(
             "-c:v", "libx264", "-preset", "medium", "-crf", str(int(crf)),
             "-pix_fmt", "yuv420p", *bt709,
         ]  # fmt: skip
-    if codec in ("prores4444", "prores4444xq"):
+    if codec in ("prores4444", "prores4444xq"):  # profile 4 / 5, 16-bit alpha when kept
         pix = "yuva444p10le" if alpha else "yuv444p10le"
         return [
             "-vf", f"{to_yuv},format={pix}",
