@@ -318,3 +318,72 @@ def test_a_video_tagged_other_than_rec709_is_named_once(
     code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "p.mp4",
                        "--input-colorspace", "sRGB Encoded Rec.709 (sRGB)", *PASS)
     assert code == 0 and "warning" not in err, err
+
+
+# ---- look development -----------------------------------------------------------------------
+
+
+def png_sequence(folder: Path, first: int = 1001, n: int = 2) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    y, x = np.mgrid[0:SIZE[1], 0:SIZE[0]].astype(np.float32)
+    for k in range(n):
+        rgb = np.stack([x / SIZE[0], y / SIZE[1], 0.5 + 0.4 * np.sin((x + k) / 3)], axis=2)
+        cv2.imwrite(str(folder / f"p.{first + k}.png"),
+                    np.rint(rgb[..., ::-1] * 255).astype(np.uint8))
+    return folder / "p.%04d.png"
+
+
+def test_preview_sheet_variants_and_their_render_commands(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    from videostyle.preview import GAP, LABEL_LINE
+
+    source = png_sequence(tmp_path / "src")
+    sheet = tmp_path / "look.png"
+    look = ("--size", "24", "--iterations", "4")
+    code, out, err = cli("preview", source, "-s", style, "--frame", "1002", "-o", sheet,
+                         "--vary", "style_weight=1,1000", "--vary", "style-scale=0.5,1,2",
+                         "--tv-weight", "0", *look)
+    assert code == 0, err
+    folder = tmp_path / "look.preview"
+    images = sorted(folder.glob("*.1002.png"))
+    assert len(images) == 6 and len(list(folder.glob("*.videostyle"))) == 6
+    tiles = [cv2.imread(str(p))[..., ::-1] for p in images]
+    for i, a in enumerate(tiles):
+        for b in tiles[i + 1:]:
+            assert np.abs(a.astype(int) - b).mean() > 0.5  # every variant looks different
+    grid = cv2.imread(str(sheet))[..., ::-1]
+    h, w = tiles[0].shape[:2]
+    cell_h = h + 2 * LABEL_LINE
+    cell_w = (grid.shape[1] - 4 * GAP) // 3
+    assert grid.shape[0] == 2 * cell_h + 3 * GAP  # 2 rows (style_weight) x 3 columns
+    order = [f"style_weight-{sw}_style_scale-{ss}.1002.png" for sw in (1, 1000)
+             for ss in ("0.5", 1, 2)]
+    for index, name in enumerate(order):
+        row, col = divmod(index, 3)
+        y, x = GAP + row * (cell_h + GAP), GAP + col * (cell_w + GAP)
+        expected = cv2.imread(str(folder / name))[..., ::-1]
+        assert np.array_equal(grid[y: y + h, x: x + w], expected)  # the tile in its place
+        label = grid[y + h: y + cell_h, x: x + cell_w]
+        assert (label < 100).any()  # a label is written under it
+    commands = [line.strip() for line in out.splitlines() if line.strip().startswith(
+        "videostyle render")]
+    assert len(commands) == 6
+    assert "--style-weight 1000 --style-scale 2" in commands[-1]
+    assert "--tv-weight 0" in commands[-1] and "--size" not in commands[-1]
+    # the printed command renders the variant: the same frame, with the preview's size
+    argv = commands[-1].split()[1:] + ["--frames", "1002:1002", *look, "-q"]
+    argv[argv.index("-o") + 1] = str(tmp_path / "full.%04d.png")
+    code, _, err = cli(*argv)
+    assert code == 0, err
+    full = cv2.imread(str(tmp_path / "full.1002.png"))[..., ::-1]
+    assert np.array_equal(full, tiles[images.index(folder / order[-1])])
+
+
+def test_preview_refuses_a_setting_it_cannot_vary(cli: Cli, tmp_path: Path, style: Path) -> None:
+    source = png_sequence(tmp_path / "src", n=1)
+    code, _, err = cli("preview", source, "-s", style, "--frame", "1001",
+                       "--vary", "workdir=a,b", "-o", tmp_path / "s.png")
+    assert code == 2
+    line = assert_one_error_line(err)
+    assert "--vary" in line and "style_weight" in line

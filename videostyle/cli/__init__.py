@@ -1,7 +1,7 @@
 """The ``videostyle`` command line: options, settings, progress; the only place that prints.
 
 ``app`` is the typer application (one module per command: :mod:`.render`, :mod:`.image`,
-:mod:`.reports`); :func:`main` is the console entry point.
+:mod:`.preview`, :mod:`.reports`); :func:`main` is the console entry point.
 """
 
 from __future__ import annotations
