@@ -387,3 +387,22 @@ def test_preview_refuses_a_setting_it_cannot_vary(cli: Cli, tmp_path: Path, styl
     assert code == 2
     line = assert_one_error_line(err)
     assert "--vary" in line and "style_weight" in line
+
+
+def test_a_10bit_dpx_sequence_keeps_its_levels(cli: Cli, tmp_path: Path, style: Path) -> None:
+    folder = tmp_path / "dpx"
+    folder.mkdir()
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate=24",
+               "-frames:v", "2", "-c:v", "dpx", "-pix_fmt", "gbrp10le", "-start_number", "1001",
+               str(folder / "d.%04d.dpx"))
+    code, _, err = cli("render", folder / "d.%04d.dpx", "-s", style, "-o",
+                       tmp_path / "o.%04d.png", "--bit-depth", "16", *PASS)
+    assert code == 0, err
+    raw = subprocess.run([FFMPEG, "-v", "error", "-i", str(folder / "d.1002.dpx"), "-f",
+                          "rawvideo", "-pix_fmt", "gbrp10le", "-"], capture_output=True,
+                         check=True).stdout
+    g, b, r = np.frombuffer(raw, "<u2").reshape(3, SIZE[1], SIZE[0])
+    out = cv2.imread(str(tmp_path / "o.1002.png"), cv2.IMREAD_UNCHANGED)  # BGR, 16 bit
+    levels = out.astype(np.float64) / 65535 * 1023
+    assert np.abs(levels - np.stack([b, g, r], axis=2)).max() < 0.05  # no 10-bit level lost
+    assert len(np.unique(r)) > 64 and not np.all(r % 4 == 0)  # really 10-bit content

@@ -15,7 +15,7 @@ from videostyle.atomic import write_bytes
 from videostyle.errors import InputError, VideoError
 
 #: File name endings (lower case) recognised as still images / sequence frames.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".dpx")
 
 
 def _imread_raw(path: Path) -> np.ndarray:
@@ -26,6 +26,10 @@ def _imread_raw(path: Path) -> np.ndarray:
         from .exr import read_exr
 
         return np.ascontiguousarray(read_exr(path)[0][..., ::-1])
+    if path.suffix.lower() == ".dpx":
+        from .dpx import read_still
+
+        return read_still(path)
     data = np.fromfile(str(path), dtype=np.uint8)
     # IMREAD_COLOR | IMREAD_ANYDEPTH: 3 channels (gray expanded, alpha dropped), 16-bit and
     # float kept, EXIF orientation applied.
@@ -93,7 +97,7 @@ def write_image(
     if bit_depth not in (8, 16):
         raise InputError(f"expected bit_depth 8 or 16, but got {bit_depth}")
     suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES or suffix == ".exr":
+    if suffix not in IMAGE_SUFFIXES or suffix in (".exr", ".dpx"):
         raise InputError(f"expected an image path ending in .png or .tif, but got {path}; use .png")
     if suffix in (".jpg", ".jpeg") and bit_depth != 8:
         raise InputError(f"expected .png or .tif for 16-bit output, but got {path}; use .png")
@@ -162,6 +166,8 @@ def read_alpha(path: str | Path) -> np.ndarray | None:
         from .exr import read_exr
 
         return read_exr(path)[1]
+    if path.suffix.lower() == ".dpx":
+        return None  # DPX alpha is not read
     data = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None or image.ndim != 3 or image.shape[2] != 4:
