@@ -79,7 +79,14 @@ def test_acescg_half_plate_with_alpha_comes_back_as_it_went_in(
         assert (lay.prefix, lay.pixel_type, lay.compression) == ("beauty.", "half", "piz")
         assert header(tmp_path / f"out.{number}.exr")["colorInteropID"] == "lin_ap1_scene"
     manifest = (tmp_path / "out.videostyle" / "manifest.json").read_text()
-    assert '"input": "ACEScg"' in manifest and '"output": "ACEScg"' in manifest
+    assert '"input": "ACEScg"' in manifest
+    # another output colour space re-finishes the same frames (none computed again)
+    code, out, err = cli("render", source, "-s", style, "-o", tmp_path / "out.%04d.exr",
+                         "--output-colorspace", "Linear Rec.709 (sRGB)", "--quality", "draft",
+                         "--iterations", "0")
+    assert code == 0 and "0 computed now" in out, err
+    relit, _, _ = read_exr(tmp_path / "out.1001.exr")
+    assert np.abs(relit - read_exr(source / "plate.1001.exr")[0]).max() > 0.05
 
 
 def test_float_plate_converted_by_opencolorio_and_extra_channels_warned(
@@ -406,3 +413,37 @@ def test_a_10bit_dpx_sequence_keeps_its_levels(cli: Cli, tmp_path: Path, style: 
     levels = out.astype(np.float64) / 65535 * 1023
     assert np.abs(levels - np.stack([b, g, r], axis=2)).max() < 0.05  # no 10-bit level lost
     assert len(np.unique(r)) > 64 and not np.all(r % 4 == 0)  # really 10-bit content
+
+
+def test_exr_timecode_carries_to_exr_frames_and_to_a_video(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    from videostyle.video.exr import timecode_attribute
+
+    folder = plates(tmp_path / "plate", n=4)
+    for k, file in enumerate(sorted(folder.glob("*.exr"))):  # 10:00:00:00 at frame 1001
+        rgb, alpha, _ = read_exr(file)
+        write_exr(file, rgb, alpha, prefix="beauty.", attributes={
+            "timeCode": timecode_attribute(f"10:00:00:{k:02d}")})
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.exr",
+                       "--frames", "1002:1004", *PASS)
+    assert code == 0, err
+    assert str(header(tmp_path / "o.1004.exr")["timeCode"].frame) == "3"
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "p.mov", "--codec",
+                       "prores4444", "--frames", "1003:1004", "--output-colorspace",
+                       "sRGB Encoded Rec.709 (sRGB)", *PASS)
+    assert code == 0, err
+    assert _timecode(tmp_path / "p.mov") == "10:00:00:02"
+
+
+def test_png_alpha_written_into_an_exr_is_scaled_to_one(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    source = rgba_sequence(tmp_path / "src", n=1)
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "o.%04d.exr", *PASS)
+    assert code == 0, err
+    rgb, alpha, lay = read_exr(tmp_path / "o.0001.exr")
+    src = cv2.imread(str(tmp_path / "src" / "f_0001.png"), cv2.IMREAD_UNCHANGED)
+    assert lay.pixel_type == "half" and alpha is not None
+    assert np.allclose(alpha, src[..., 3] / 255.0, atol=1e-3)
+    assert np.allclose(rgb, src[..., 2::-1] / 255.0, atol=1e-3)  # sRGB in, sRGB out

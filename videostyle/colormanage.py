@@ -98,9 +98,10 @@ class ColourPlan:
         """Whether no conversion happens (an sRGB plate written back as sRGB)."""
         return self.input == self.working == self.output
 
-    def describe(self) -> dict[str, str]:
-        return {"config": self.config, "input": self.input, "working": self.working,
-                "output": self.output}
+    def stored(self) -> dict[str, str]:
+        """What the run folder's frames depend on (the output space only finishes them, so
+        changing it re-finishes a render without redoing its frames)."""
+        return {"config": self.config, "input": self.input, "working": self.working}
 
 
 def default_input(info: SourceInfo) -> str:

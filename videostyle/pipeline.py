@@ -234,7 +234,7 @@ class Renderer:
         pixels = pixel_settings(s, info, frames[0], frames[-1], size,
                                 f"{weights.network}:{weights.sha256}")
         if self.plan is not None:
-            pixels["colour"] = {**self.plan.describe(), "alpha": info.alpha}
+            pixels["colour"] = self.plan.stored()
         self.warnings += run.open(
             {
                 "package_version": __version__,

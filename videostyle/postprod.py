@@ -33,9 +33,10 @@ from .colormanage import ColourPlan
 from .errors import opt
 from .settings import RenderSettings
 from .video import SourceInfo, is_sequence_pattern, read_image, write_image
-from .video.exr import COMPRESSIONS, DEFAULT_COMPRESSION, write_exr
+from .video.exr import COMPRESSIONS, DEFAULT_COMPRESSION, timecode_attribute, write_exr
 from .video.outputs import ALPHA_CODECS
 from .video.plates import read_plates
+from .video.timecode import advance
 from .workdir import RunFolder
 
 
@@ -126,6 +127,11 @@ def write_output(
         exr = info.exr
         attributes = _exr_attributes(s, info, plan)
         for frame, rgb, alpha in finished:
+            if info.timecode:
+                start = advance(info.timecode, info.fps, frame - info.first)
+                attributes = {**attributes, "timeCode": timecode_attribute(start)}
+            if alpha is not None and not np.issubdtype(alpha.dtype, np.floating):
+                alpha = _unit(alpha)
             write_exr(str(s.output) % frame, rgb, alpha,
                       pixel_type=exr.pixel_type if exr else "half",
                       compression=exr.compression if exr and exr.compression in COMPRESSIONS

@@ -49,7 +49,8 @@ class ExrLayout:
     ``pixel_type``: of the R channel; ``compression``: a key of :data:`COMPRESSIONS`, or
     the lower-case OpenEXR name of a lossy one; ``colorspaces``: the values of
     :data:`COLORSPACE_ATTRIBUTES` present; ``extra``: channels that are not rendered;
-    ``fps``: the ``framesPerSecond`` attribute.
+    ``fps``: the ``framesPerSecond`` attribute; ``timecode``: the ``timeCode`` attribute
+    as ``HH:MM:SS:FF`` (``;`` before the frames when drop-frame).
     """
 
     width: int
@@ -61,6 +62,7 @@ class ExrLayout:
     colorspaces: tuple[str, ...] = ()
     extra: tuple[str, ...] = ()
     fps: Fraction | None = None
+    timecode: str | None = None
 
 
 def _open(path: Path, header_only: bool) -> Any:
@@ -126,7 +128,25 @@ def _layout(exr: Any, path: Path) -> ExrLayout:
         colorspaces=tuple(str(header[a]) for a in COLORSPACE_ATTRIBUTES if a in header),
         extra=tuple(sorted(n for n in names if n not in used)),
         fps=_rate(header.get("framesPerSecond")),
+        timecode=_timecode_text(header.get("timeCode")),
     )
+
+
+def _timecode_text(value: Any) -> str | None:
+    try:
+        parts = (int(value.hours), int(value.minutes), int(value.seconds))
+        frame, drop = int(value.frame), bool(value.dropFrame)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return f"{parts[0]:02d}:{parts[1]:02d}:{parts[2]:02d}{';' if drop else ':'}{frame:02d}"
+
+
+def timecode_attribute(text: str) -> Any:
+    """``HH:MM:SS:FF`` (``;``: drop-frame) as an OpenEXR ``timeCode`` attribute value."""
+    code = OpenEXR.TimeCode()
+    code.hours, code.minutes, code.seconds = (int(text[0:2]), int(text[3:5]), int(text[6:8]))
+    code.frame, code.dropFrame = int(text[9:11]), text[8] in ";."
+    return code
 
 
 def _rate(value: Any) -> Fraction | None:
@@ -174,7 +194,7 @@ def write_exr(
 
     Channels are ``prefix + R, G, B`` (``+ A``) of ``pixel_type``; ``compression`` is a key
     of :data:`COMPRESSIONS` (a lossy name falls back to :data:`DEFAULT_COMPRESSION`);
-    ``attributes`` (strings) are added to the header.
+    ``attributes`` (strings, :func:`timecode_attribute` values) are added to the header.
     """
     path = Path(path)
     dtype = np.float16 if pixel_type == "half" else np.float32

@@ -64,8 +64,9 @@ class SourceInfo:
             sequence is looked at; a video's alpha is not read).
         exr: The first frame's layout for an EXR sequence (channels, pixel type,
             compression, colour space attributes), else None.
-        timecode: A video's start timecode (``HH:MM:SS:FF``, ``;`` before the frames when
-            drop-frame), from its metadata; None when it has none, and for sequences.
+        timecode: The start timecode (``HH:MM:SS:FF``, ``;`` before the frames when
+            drop-frame): a video's metadata, an EXR sequence's first ``timeCode``; None
+            when there is none.
         color_tags: A video's colour tags as ffmpeg prints them after the pixel format
             (``bt709``, or ``matrix/primaries/transfer`` such as
             ``bt2020nc/bt2020/smpte2084``); None when untagged, and for sequences.
@@ -245,6 +246,7 @@ def _probe_sequence(path: Path, fps: Fraction | None) -> SourceInfo:
         first=numbered[0][0],
         alpha=alpha,
         exr=exr,
+        timecode=exr.timecode if exr is not None else None,
     )
 
 
