@@ -394,6 +394,9 @@ def test_preview_refuses_a_setting_it_cannot_vary(cli: Cli, tmp_path: Path, styl
     assert code == 2
     line = assert_one_error_line(err)
     assert "--vary" in line and "style_weight" in line
+    code, _, err = cli("preview", source, "-s", style, "--frame", "1001", "--size", "24",
+                       "--vary", "size=16,24", "-o", tmp_path / "s.png")
+    assert code == 2 and "--size" in assert_one_error_line(err)
 
 
 def test_a_10bit_dpx_sequence_keeps_its_levels(cli: Cli, tmp_path: Path, style: Path) -> None:

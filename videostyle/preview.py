@@ -83,6 +83,15 @@ def parse_vary(texts: Sequence[str], allowed: Sequence[str]) -> list[list[tuple[
     return out
 
 
+def check_vary(axes: list[list[tuple[str, str]]], given: Mapping[str, Any]) -> None:
+    """Refuse a setting both varied and given on its own (one of them would not apply)."""
+    for axis in axes:
+        name = axis[0][0]
+        if name in given:
+            raise InputError(f"{opt(name)} is given and varied ({opt('vary')} {name}=...); "
+                             "give its values in one place")
+
+
 def variants(axes: list[list[tuple[str, str]]]) -> list[Variant]:
     """Every combination, the last axis varying fastest."""
     return [Variant(tuple(combo)) for combo in itertools.product(*axes)]

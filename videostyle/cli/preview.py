@@ -54,7 +54,14 @@ def preview(ctx: typer.Context, **values: Any) -> None:
     """
     from ..networks import load_network, resolve_device
     from ..pipeline import Renderer
-    from ..preview import PreviewRequest, parse_vary, render_command, settings_of, variants
+    from ..preview import (
+        PreviewRequest,
+        check_vary,
+        parse_vary,
+        render_command,
+        settings_of,
+        variants,
+    )
     from ..preview import write_sheet as sheet_of
 
     source, quiet = values["source"], values["quiet"]
@@ -62,6 +69,7 @@ def preview(ctx: typer.Context, **values: Any) -> None:
         axes = parse_vary(values["vary"], VARIABLE)
         given = o.given(ctx, values, exclude=("source", "style", "frame", "vary", "output",
                                                "device", "quiet"))
+        check_vary(axes, given)
         sheet = values["output"] or Path(f"{source.name.split('%')[0].rstrip('._-')}"
                                          "_preview.png")
         request = PreviewRequest(source, tuple(values["style"]), sheet, values["frame"],
