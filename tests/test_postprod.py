@@ -450,3 +450,16 @@ def test_png_alpha_written_into_an_exr_is_scaled_to_one(
     assert lay.pixel_type == "half" and alpha is not None
     assert np.allclose(alpha, src[..., 3] / 255.0, atol=1e-3)
     assert np.allclose(rgb, src[..., 2::-1] / 255.0, atol=1e-3)  # sRGB in, sRGB out
+
+
+def test_a_linear_plate_into_png_says_which_colour_space_it_holds(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    folder = plates(tmp_path / "plate", n=1)
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.png", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "ACEScg" in warnings[0] and "--output-colorspace" in warnings[0]
+    rgb, _, _ = read_exr(folder / "plate.1001.exr")
+    out = cv2.imread(str(tmp_path / "o.1001.png"))[..., ::-1] / 255.0
+    assert np.abs(out - np.clip(rgb, 0, 1)).max() <= 0.5 / 255 + 1e-3  # ACEScg values, clipped

@@ -122,6 +122,10 @@ def write_output(
     if info.alpha and not keep_alpha:
         warn(f"{opt('codec')} {s.codec} cannot hold an alpha channel: the source's alpha is "
              f"not written; use {opt('codec')} prores4444 or an .exr/.png sequence to keep it")
+    if suffix != ".exr" and not s.output_colorspace and plan.output != plan.working:
+        warn(f"{s.output.name} holds integers in {plan.output} (the input's colour space); "
+             f"for a picture to look at pass {opt('output_colorspace')} "
+             f"'{plan.working}'")
     finished = _finished(info, run, frames, plan, keep_alpha)
     if suffix == ".exr":
         exr = info.exr
