@@ -101,7 +101,7 @@ def _finished(info: SourceInfo, run: RunFolder, frames: list[int], plan: ColourP
         yield plate.number, colormanage.finished(plan, working, content, stylised), alpha
 
 
-def _exr_attributes(s: RenderSettings, info: SourceInfo, plan: ColourPlan) -> dict[str, Any]:
+def _exr_attributes(plan: ColourPlan) -> dict[str, Any]:
     attributes: dict[str, Any] = {"oiio:ColorSpace": plan.output}
     space = colormanage.config().getColorSpace(plan.output)
     interop = getattr(space, "getInteropID", lambda: "")()
@@ -129,7 +129,7 @@ def write_output(
     finished = _finished(info, run, frames, plan, keep_alpha)
     if suffix == ".exr":
         exr = info.exr
-        attributes = _exr_attributes(s, info, plan)
+        attributes = _exr_attributes(plan)
         for frame, rgb, alpha in finished:
             if info.timecode:
                 start = advance(info.timecode, info.fps, frame - info.first)
