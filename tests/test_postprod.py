@@ -297,6 +297,19 @@ def test_unknown_colour_space_is_refused_in_one_line(
     assert not (tmp_path / "o.videostyle").exists()
 
 
+def test_an_unreadable_ocio_config_is_refused_in_one_line(
+    cli: Cli, tmp_path: Path, style: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = plates(tmp_path / "plate", n=1)
+    (tmp_path / "broken.ocio").write_text("ocio_profile_version: 2\ncolorspaces: [\n")
+    monkeypatch.setenv("OCIO", str(tmp_path / "broken.ocio"))
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o_%04d.exr", *PASS)
+    assert code == 2
+    line = assert_one_error_line(err)
+    assert "broken.ocio" in line and "$OCIO" in line
+    assert not (tmp_path / "o.videostyle").exists()
+
+
 def test_exr_without_rgb_is_refused_in_one_line(cli: Cli, tmp_path: Path, style: Path) -> None:
     folder = tmp_path / "depth"
     folder.mkdir()
