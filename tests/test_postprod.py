@@ -476,3 +476,18 @@ def test_a_linear_plate_into_png_says_which_colour_space_it_holds(
     rgb, _, _ = read_exr(folder / "plate.1001.exr")
     out = cv2.imread(str(tmp_path / "o.1001.png"))[..., ::-1] / 255.0
     assert np.abs(out - np.clip(rgb, 0, 1)).max() <= 0.5 / 255 + 1e-3  # ACEScg values, clipped
+
+
+def test_a_prores4444_source_keeps_its_alpha(cli: Cli, tmp_path: Path, style: Path) -> None:
+    source = rgba_sequence(tmp_path / "src")
+    clip = tmp_path / "in.mov"
+    run_ffmpeg("-framerate", "24", "-i", str(source), "-c:v", "prores_ks", "-profile:v", "4",
+               "-pix_fmt", "yuva444p10le", "-alpha_bits", "16", str(clip))
+    alpha_in = decode_rgba(clip)[..., 3]
+    assert alpha_in.std() > 50  # the random alpha made it into the source
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.%04d.png", *PASS)
+    assert code == 0, err
+    for k in (1, 3):
+        out = cv2.imread(str(tmp_path / f"o.{k:04d}.png"), cv2.IMREAD_UNCHANGED)
+        assert out.shape[2] == 4
+        assert np.abs(out[..., 3].astype(int) - alpha_in[k - 1]).max() <= 1

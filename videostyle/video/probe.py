@@ -61,7 +61,7 @@ class SourceInfo:
             the number in the first file's name for an image sequence (``plate.1001.exr``
             -> 1001). Numbers are consecutive: a sequence with a gap is refused.
         alpha: Whether the frames carry an alpha channel (the first frame of a PNG/TIFF/EXR
-            sequence is looked at; a video's alpha is not read).
+            sequence is looked at; a video's pixel format).
         exr: The first frame's layout for an EXR sequence (channels, pixel type,
             compression, colour space attributes), else None.
         timecode: The start timecode (``HH:MM:SS:FF``, ``;`` before the frames when
@@ -196,7 +196,12 @@ def _probe_video(path: Path) -> SourceInfo:
         fingerprint=digest.hexdigest(),
         timecode=_timecode(err),
         color_tags=_color_tags(video.text, video.pix_fmt),
+        alpha=bool(video.pix_fmt and _ALPHA_FORMATS.match(video.pix_fmt)),
     )
+
+
+#: ffmpeg pixel formats with an alpha channel.
+_ALPHA_FORMATS = re.compile(r"(yuva|gbrap|ya\d|rgba|bgra|argb|abgr)")
 
 
 def _color_tags(text: str, pix_fmt: str | None) -> str | None:
