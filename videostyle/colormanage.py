@@ -9,9 +9,10 @@ built-in config's ``sRGB Encoded Rec.709 (sRGB)``), values in ``[0, 1]``. A plat
 converted there by OpenColorIO (``e``, float32, unclipped); the stylizer sees ``clip(e, 0,
 1)`` stored at 16 bits (``C``). Values the display range cannot hold pass through
 (highlight pass-through): the finished frame is ``e + (S - C)`` for the stylised ``S``,
-converted by OpenColorIO to the output's colour space. So highlights above 1.0 (and
+converted by OpenColorIO to the output's colour space (computed as the plate's own
+conversion plus the change, see :func:`finished`). So highlights above 1.0 (and
 out-of-gamut negatives) keep their energy under the strokes, and a plate rendered with
-``--iterations 0`` (``S == C``) comes back as it was, to float32 precision.
+``--iterations 0`` (``S == C``) comes back bit for bit.
 
 Defaults: the input is what an EXR's header says (``colorInteropID``, then
 ``oiio:ColorSpace``) when the config knows it, else the config's ``scene_linear`` role
@@ -152,9 +153,21 @@ def to_working(plan: ColourPlan, image: np.ndarray) -> np.ndarray:
     return convert(image, plan.input, plan.working)
 
 
-def finished(plan: ColourPlan, plate: np.ndarray, content: np.ndarray,
-             stylised: np.ndarray) -> np.ndarray:
-    """The output's RGB: ``plate + (stylised - content)`` (all in the working space, see
-    the module's notes) converted to the output colour space."""
-    display = plate.astype(np.float32) + (stylised.astype(np.float32) - content)
-    return convert(display, plan.working, plan.output)
+def finished(plan: ColourPlan, plate: np.ndarray, working: np.ndarray, content: np.ndarray,
+             stylised: np.ndarray, coverage: np.ndarray | None = None) -> np.ndarray:
+    """The output's RGB: the plate in the output space plus the stylisation's change.
+
+    ``plate``: the source's RGB (input space); ``working``: its straight colour in the
+    working space, unclipped (``e``); ``content``: what the stylizer saw (``C``);
+    ``stylised``: what it made (``S``). The change is measured in the output space,
+    ``out(e + S - C) - out(e)``, and added to ``plate`` converted to the output space,
+    multiplied by ``coverage`` (an EXR's alpha, ``(H, W, 1)``) for a premultiplied plate.
+    When nothing was painted (``S == C``) the result is the plate's own conversion, bit
+    for bit the plate when the output space is the input's.
+    """
+    painted = working + (stylised.astype(np.float32) - content.astype(np.float32))
+    change = convert(painted, plan.working, plan.output) - convert(working, plan.working,
+                                                                   plan.output)
+    if coverage is not None:
+        change *= coverage
+    return convert(plate, plan.input, plan.output) + change

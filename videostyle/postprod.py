@@ -9,13 +9,16 @@ In: each source frame becomes ``content/N.png``, the plate converted to the work
 and clipped to [0, 1] (what the stylizer sees, 16 bits). Out: the plates are read from
 the source again (the same reading, so the same values; the manifest's fingerprint of the
 source guards a resume), converted to the working space unclipped, and finished as
-``plate + (stylised - content)`` in the output colour space (see
+the plate plus the stylisation's change in the output colour space (see
 :func:`videostyle.colormanage.finished`), with the alpha: unchanged when the render keeps
 the source's size, else resized (``INTER_AREA``). An EXR output keeps the source's pixel
 type, compression and layer prefix (half, :data:`~videostyle.video.exr.DEFAULT_COMPRESSION`
 and no prefix for other sources) and names its colour space in ``oiio:ColorSpace`` (and
-``colorInteropID`` when the config gives one). Alpha is carried as stored: straight for
-PNG/TIFF, premultiplied (associated) for EXR, whose RGB is stylised as stored.
+``colorInteropID`` when the config gives one). Alpha is carried as stored. An EXR's RGB is
+premultiplied by its alpha (OpenEXR's convention): the stylizer sees it unpremultiplied
+where alpha is above 0, and the stylisation's change is premultiplied by alpha before it
+is added to the plate; where alpha is 0 the source's RGB is kept (nothing is added to
+what is behind). PNG/TIFF/video alpha is straight and the RGB is used as it is.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from .settings import RenderSettings
 from .video import SourceInfo, is_sequence_pattern, read_image, write_image
 from .video.exr import COMPRESSIONS, DEFAULT_COMPRESSION, timecode_attribute, write_exr
 from .video.outputs import ALPHA_CODECS
-from .video.plates import read_plates
+from .video.plates import Plate, read_plates
 from .video.timecode import advance
 from .workdir import RunFolder
 
@@ -68,8 +71,24 @@ def decode(info: SourceInfo, run: RunFolder, frames: list[int], size: tuple[int,
     wanted = set(missing)
     for plate in read_plates(info, start=missing[0], end=missing[-1], size=size):
         if plate.number in wanted:
-            working = colormanage.to_working(plan, plate.rgb)
+            working = colormanage.to_working(plan, _straight(info, plate, size))
             write_image(run.content_path(plate.number), working, bit_depth=16)
+
+
+def _coverage(info: SourceInfo, plate: Plate, size: tuple[int, int]) -> np.ndarray | None:
+    """An EXR plate's alpha at the render size (float32), by which its RGB is
+    premultiplied; None for other plates (their alpha is straight)."""
+    if info.exr is None or plate.alpha is None:
+        return None
+    return _unit(_alpha(plate.alpha, size))[..., None]  # (h, w, 1)
+
+
+def _straight(info: SourceInfo, plate: Plate, size: tuple[int, int]) -> np.ndarray:
+    """The plate's colour, unpremultiplied where an EXR's alpha is above 0."""
+    a = _coverage(info, plate, size)
+    if a is None:
+        return plate.rgb
+    return np.where(a > 0, plate.rgb / np.where(a > 0, a, 1.0), plate.rgb).astype(np.float32)
 
 
 def _alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -96,9 +115,11 @@ def _finished(info: SourceInfo, run: RunFolder, frames: list[int], plan: ColourP
     for plate in read_plates(info, start=frames[0], end=frames[-1], size=size):
         stylised = read_image(run.frame_path(plate.number))
         content = read_image(run.content_path(plate.number))
-        working = colormanage.to_working(plan, plate.rgb)
+        working = colormanage.to_working(plan, _straight(info, plate, size))
+        out = colormanage.finished(plan, plate.rgb, working, content, stylised,
+                                   coverage=_coverage(info, plate, size))
         alpha = _alpha(plate.alpha, size) if keep_alpha and plate.alpha is not None else None
-        yield plate.number, colormanage.finished(plan, working, content, stylised), alpha
+        yield plate.number, out, alpha
 
 
 def _exr_attributes(plan: ColourPlan) -> dict[str, Any]:
