@@ -186,12 +186,14 @@ def _is_exr(source: Path) -> bool:
 
 
 def _render_output(source: Path) -> str:
+    """The printed command's output, in the current folder: ``NAME_styled.mp4`` for a
+    video, ``NAME_styled.%04d.exr`` (or ``.png``) for a sequence."""
     name = source.name
     if source.is_dir() or "%" in name:
         suffix = ".exr" if _is_exr(source) else ".png"
         stem = re.split(r"[._-]?%", name)[0] if "%" in name else name
-        return str(source.with_name(f"{stem}_styled.%04d{suffix}"))
-    return str(source.with_name(f"{source.stem}_styled.mp4"))
+        return f"{stem}_styled.%04d{suffix}"
+    return f"{source.stem}_styled.mp4"
 
 
 def write_sheet(request: PreviewRequest, images: Sequence[Path], columns: int) -> None:

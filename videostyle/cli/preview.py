@@ -70,8 +70,7 @@ def preview(ctx: typer.Context, **values: Any) -> None:
         given = o.given(ctx, values, exclude=("source", "style", "frame", "vary", "output",
                                                "device", "quiet"))
         check_vary(axes, given)
-        sheet = values["output"] or Path(f"{source.name.split('%')[0].rstrip('._-')}"
-                                         "_preview.png")
+        sheet = values["output"] or Path(f"{_name(source)}_preview.png")
         request = PreviewRequest(source, tuple(values["style"]), sheet, values["frame"],
                                  given, variants(axes))
         request.folder.mkdir(parents=True, exist_ok=True)
@@ -99,3 +98,10 @@ def preview(ctx: typer.Context, **values: Any) -> None:
         echo(f"  {render_command(request, variant, flags)}")
     echo(f"wrote {request.sheet} ({len(images)} variants; they and their run folders are in "
          f"{request.folder})")
+
+
+def _name(source: Path) -> str:
+    """``shot.%04d.exr`` -> ``shot``; ``clip.mov`` -> ``clip``; a folder's own name."""
+    if "%" in source.name:
+        return source.name.split("%")[0].rstrip("._-") or "frames"
+    return source.stem if source.is_file() else source.name
