@@ -35,12 +35,14 @@ from . import (
     memory,
     multipass,
     ownership,
+    postprod,
     preflight,
     recovery,
     runlog,
 )
 from . import flow as flowmod
 from .atomic import free_bytes, megabytes
+from .colormanage import ColourPlan
 from .errors import DiskFull, InputError, Interrupted, VideostyleError, opt
 from .networks import LossNetwork, sha256_file
 from .optimize import ProgressCallback
@@ -61,6 +63,7 @@ from .video import (
     write_sequence,
 )
 from .video.encode import remove_partials
+from .video.timecode import advance
 from .workdir import FrameRecord, RunFolder, default_workdir, png16, sha256_bytes
 
 __all__ = [
@@ -195,6 +198,7 @@ class Renderer:
                                               on_recovery=self._recovered)
         self.lock: RunLock | None = None
         self.run_folder: RunFolder | None = None
+        self.plan: ColourPlan | None = None  # a colour-managed render's (postprod)
 
     # ---- the chain ---------------------------------------------------------------------
     def run(self) -> RenderResult:
@@ -211,6 +215,8 @@ class Renderer:
     def _run(self) -> RenderResult:
         preflight.check_settings(self.s)
         info = probe(self.s.source, fps=self.s.fps)  # 1. what the source is
+        self.plan = postprod.plan_for(self.s, info)
+        self.warnings += postprod.source_warnings(self.s, info)
         frames = frame_numbers(self.s, info)
         size = render_size(self.s, info)
         source_notes = preflight.check_source(self.s, info, size, frames)
@@ -258,6 +264,10 @@ class Renderer:
         self.lock, self.run_folder = _take_lock(run, self.warnings), run
         if s.deterministic:
             determinism.check_resume(run, _environment(self.device), restart=s.restart)
+        pixels = pixel_settings(s, info, frames[0], frames[-1], size,
+                                f"{weights.network}:{weights.sha256}")
+        if self.plan is not None:
+            pixels["colour"] = self.plan.stored()
         self.warnings += run.open(
             {
                 "package_version": __version__,
@@ -267,8 +277,7 @@ class Renderer:
                     "audio": info.has_audio,
                 },
                 "weights": dataclasses.asdict(weights),
-                "pixels": pixel_settings(s, info, frames[0], frames[-1], size,
-                                         f"{weights.network}:{weights.sha256}"),
+                "pixels": pixels,
                 "environment": _environment(self.device),
             },
             restart=s.restart,
@@ -278,6 +287,8 @@ class Renderer:
     def _decode(
         self, info: SourceInfo, run: RunFolder, frames: list[int], size: tuple[int, int]
     ) -> None:
+        if self.plan is not None:
+            return postprod.decode(info, run, frames, size, self.plan)
         missing = [f for f in frames if not run.content_path(f).is_file()]
         if not missing:
             return
@@ -371,12 +382,21 @@ class Renderer:
         )
 
     def _encode(self, info: SourceInfo, run: RunFolder, frames: list[int]) -> None:
+        remove_partials(self.s.output)  # left by a killed render of this run folder
+        if self.plan is not None:
+            return postprod.write_output(
+                self.s, info, run, frames, self.plan, warn=self.warnings.append,
+                encode=partial(self._encode_video, info, frames),
+            )
         paths = [run.frame_path(f) for f in frames]
         if is_sequence_pattern(str(self.s.output)):
             write_sequence(paths, str(self.s.output), bit_depth=self.s.bit_depth,
                            start=frames[0])
             return
-        remove_partials(self.s.output)  # left by a killed render of this run folder
+        self._encode_video(info, frames, paths, False)
+
+    def _encode_video(self, info: SourceInfo, frames: list[int], paths: list[Path],
+                      alpha: bool) -> None:
         encode_video(
             paths,
             self.s.output,
@@ -385,6 +405,10 @@ class Renderer:
             audio_source=info.path if info.has_audio else None,
             audio_start=float((frames[0] - info.first) / info.fps),
             audio_duration=float(len(frames) / info.fps),
+            crf=self.s.crf,
+            timecode=advance(info.timecode, info.fps, frames[0] - info.first)
+            if info.timecode else None,
+            alpha=alpha,
         )
 
     def _recovered(self, event: recovery.Recovery) -> None:
