@@ -195,7 +195,7 @@ class Renderer:
             network, recovery.fallback_engine(settings.engine), on_iteration=on_iteration,
             should_stop=should_stop)
         self.guard = recovery.GuardedStylizer(self.stylizer, fallback,
-                                              on_recovery=self._recovered)
+                                              on_recovery=partial(_recovered, self))
         self.lock: RunLock | None = None
         self.run_folder: RunFolder | None = None
         self.plan: ColourPlan | None = None  # a colour-managed render's (postprod)
@@ -236,26 +236,13 @@ class Renderer:
         with self._flows(run, size) as flows:  # 5. optical flow, ahead of the stylizer
             ctx = jobs.RenderContext(self.s, info, run, frames, size, self.device, styles,
                                      targets, flows, self.network)
-            computed = self._chain_within_memory(ctx)  # 6. one job per frame, stored
+            computed = _within_memory(self._chain, ctx, self.network)  # 6. each frame
         self._encode(info, run, frames)  # 7. the output, at the source's exact rate
         ownership.record_output(run.root, self.s.output, frames)  # it is this render's now
         return RenderResult(
             output=self.s.output, workdir=run.root, frames=len(frames), computed=computed,
             fps=info.fps, warnings=self.warnings,
         )
-
-    def _chain_within_memory(self, ctx: jobs.RenderContext) -> int:
-        """The chain; running out of memory stops it with the options that help (the frames
-        finished so far are stored already)."""
-        try:
-            return self._chain(ctx)
-        except (torch.OutOfMemoryError, RuntimeError) as exc:
-            if not memory.is_out_of_memory(exc):
-                raise
-            done = [f for f in ctx.frames if ctx.run.is_done(f)]
-            failed = next((f for f in ctx.frames if f not in done), ctx.frames[-1])
-            raise memory.out_of_memory(ctx.size, self.s.engine, self.device, failed,
-                                       half=_half(self.network)) from None
 
     # ---- stages ------------------------------------------------------------------------
     def _open(self, run: RunFolder, info: SourceInfo, frames: list[int],
@@ -411,12 +398,27 @@ class Renderer:
             alpha=alpha,
         )
 
-    def _recovered(self, event: recovery.Recovery) -> None:
-        """A frame that failed and was recovered: in the run's log and the warnings."""
-        self.warnings.append(f"{event.label}: {event.problem}; recovered with {event.fallback}")
-        if self.run_folder is not None:
-            runlog.append(self.run_folder.root, "frame-recovered", frame=event.frame,
-                          label=event.label, problem=event.problem, fallback=event.fallback)
+def _within_memory(chain: Callable[[jobs.RenderContext], int], ctx: jobs.RenderContext,
+                   network: LossNetwork) -> int:
+    """``chain(ctx)``; running out of memory stops it with the options that help (the
+    frames finished so far are stored already)."""
+    try:
+        return chain(ctx)
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not memory.is_out_of_memory(exc):
+            raise
+        failed = next((f for f in ctx.frames if not ctx.run.is_done(f)), ctx.frames[-1])
+        raise memory.out_of_memory(ctx.size, ctx.settings.engine, ctx.device, failed,
+                                   half=_half(network)) from None
+
+
+def _recovered(renderer: Renderer, event: recovery.Recovery) -> None:
+    """A frame that failed and was recovered: in the run's log and the warnings."""
+    renderer.warnings.append(f"{event.label}: {event.problem}; recovered with "
+                             f"{event.fallback}")
+    if renderer.run_folder is not None:
+        runlog.append(renderer.run_folder.root, "frame-recovered", frame=event.frame,
+                      label=event.label, problem=event.problem, fallback=event.fallback)
 
 
 def _take_lock(run: RunFolder, warnings: list[str]) -> RunLock:
