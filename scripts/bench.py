@@ -293,9 +293,14 @@ def main() -> None:
                         help="also compare with torch.optim.LBFGS over N iterations")
     parser.add_argument("--render", type=int, default=0, metavar="N",
                         help="also render N frames through the pipeline")
+    parser.add_argument("--memory-fraction", type=float, default=None,
+                        help="CUDA: cap this process at that share of the card's memory "
+                        "(0.56 of a 141 GB H200 = an 80 GB card)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     device = resolve_device(args.device)
+    if args.memory_fraction is not None and device.type == "cuda":
+        torch.cuda.set_per_process_memory_fraction(args.memory_fraction, device)
     net = load_network("vgg16", device=device, precision=args.precision)
     frames = frames_of(args.source, 1, 2, args.size)
     image = ImageSettings(size=None, engine=dataclasses.replace(EngineSettings(),

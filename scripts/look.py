@@ -27,12 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from videostyle.cli import engine_settings
 from videostyle.config import (
     DEFAULT_PADDING,
     DEFAULT_START_SIZE,
     DEFAULT_STYLE_WEIGHT,
     DEFAULT_TV_WEIGHT,
+    EngineSettings,
+    LossWeights,
     OptimizerSettings,
 )
 from videostyle.networks import load_network, resolve_device
@@ -93,10 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     device = resolve_device(args.device)
     content = read_image(args.content)
     style = read_image(args.style)
-    engine = engine_settings(
-        network=args.network, pooling=args.pooling, content_weight=args.content_weight,
-        style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer,
-        iterations=args.iterations, tolerance=args.tolerance, seed=args.seed,
+    engine = EngineSettings(
+        network=args.network, pooling=args.pooling, seed=args.seed,
+        weights=LossWeights(content=args.content_weight, style=args.style_weight,
+                            tv=args.tv_weight),
+        optimizer=OptimizerSettings(optimizer=args.optimizer, iterations=args.iterations,
+                                    tolerance=args.tolerance),
     )
     engine = dataclasses.replace(
         engine,
@@ -128,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     run = {
         "seconds": round(seconds, 1),
         "iterations": result.iterations,
+        "scales": result.scales,
         "stop_reason": result.stop_reason,
         "losses": {k: round(v, 4) for k, v in result.losses.items()},
     }

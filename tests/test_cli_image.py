@@ -215,7 +215,8 @@ def captured(monkeypatch) -> dict[str, object]:
     """Replace network loading and stylisation; record what the CLI passed."""
     seen: dict[str, object] = {}
 
-    def fake_load(name, *, weights=None, pooling="max", padding="zeros", device=None):
+    def fake_load(name, *, weights=None, pooling="max", padding="zeros", device=None,
+                  precision="float32"):
         seen["load"] = {"name": name, "weights": weights, "pooling": pooling,
                         "padding": padding, "device": device}
         return _Net(name)

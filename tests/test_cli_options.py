@@ -162,6 +162,11 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
      lambda s, c: c["farm"].address == "127.0.0.1:6379" and c["farm"].workers is None),
     ("threads_per_worker", ("--threads-per-worker", "3"), ("--workers", "auto"),
      lambda s, c: c["farm"].threads == 3 and c["farm"].workers == "auto"),
+    ("crf", ("--crf", "23", "-o", "{tmp}/o.mp4"), (), lambda s, c: s.crf == 23),
+    ("input_colorspace", ("--input-colorspace", "ACEScg"), (),
+     lambda s, c: s.input_colorspace == "ACEScg"),
+    ("output_colorspace", ("--output-colorspace", "lin_srgb"), (),
+     lambda s, c: s.output_colorspace == "lin_srgb"),
     ("chunks", ("--chunks", "3"), ("--chunk-overlap", "0"),  # 3 frames: 3 chunks of 1
      lambda s, c: (s.chunks, s.chunk_overlap) == (3, 0) and c["chunked_on"] is None),
     ("chunk_overlap", ("--chunk-overlap", "0"), ("--chunks", "2", "--workers", "2"),

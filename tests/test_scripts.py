@@ -76,3 +76,50 @@ def test_compare_checker_fails_maps_with_other_unreliable_pixels(
     assert case.compare() == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "reliable_1_2" not in out  # only the maps present are compared
+
+
+def test_bench_reports_every_figure_as_one_json_line(tmp_path: Path) -> None:
+    """scripts/bench.py on a tiny frame: the last stdout line is the JSON object the docs
+    quote, with both first-frame runs judged by the same float32 loss."""
+    import json
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS.parent)}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "bench.py"), "--size", "48x27", "--device", "cpu",
+         "--iterations", "4,2", "--reference-iterations", "3", "--speed-iterations", "2",
+         "--json"], capture_output=True, text=True, env=env, timeout=600, check=True,
+    )
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    for key in ("seconds_per_iteration", "floor_seconds_per_iteration", "seconds_first_frame",
+                "seconds_later_frame", "peak_memory_bytes", "default_seconds", "default_loss",
+                "reference_seconds", "reference_loss"):
+        assert figures[key] > 0, key
+    assert figures["size"] == [48, 27] and figures["dtype"] == "float32"
+    # the floor is a lower bound on an iteration's time
+    assert figures["floor_seconds_per_iteration"] < figures["seconds_per_iteration"]
+    assert "first frame, default settings" in done.stderr  # progress on stderr
+
+
+def test_look_measures_a_small_stylisation(tmp_path: Path) -> None:
+    """scripts/look.py runs the image path with its options and prints the three ratios."""
+    import json
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS.parent)}
+    import cv2
+
+    style = SCRIPTS.parent / "sample_videos" / "stained_glass.png"
+    content = tmp_path / "content.png"  # another picture: the style turned upside down
+    cv2.imwrite(str(content), cv2.imread(str(style))[::-1])
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "look.py"), str(content), str(style), "--size", "48",
+         "--iterations", "3", "--start-size", "32", "--json"],
+        capture_output=True, text=True, env=env, timeout=600, check=True,
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["size"] == "48x48"
+    assert [scale[:2] for scale in report["scales"]] == [[34, 34], [48, 48]]  # from 32 px
+    assert {"speckle_ratio", "style_ratio", "content_ratio"} <= set(report)

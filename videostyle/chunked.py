@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import ownership, preflight
+from . import ownership, postprod, preflight
 from .batch import EventCallback, ShotEvent, ShotOutcome, failed, render_shot, succeeded
 from .chunks import blend, chunk_ranges, weights
 from .errors import EXIT_CODES, InputError, Interrupted, ResumeError, VideostyleError, opt
@@ -96,6 +96,8 @@ class ChunkedRenderer(Renderer):
     def _run(self) -> RenderResult:
         preflight.check_settings(self.s)
         info = probe(self.s.source, fps=self.s.fps)
+        self.plan = postprod.plan_for(self.s, info)  # a colour-managed render's, as a plain one
+        self.warnings += postprod.source_warnings(self.s, info)
         frames = frame_numbers(self.s, info)
         size = render_size(self.s, info)
         ranges = shot_ranges(self.s, frames)
@@ -114,6 +116,8 @@ class ChunkedRenderer(Renderer):
             plans = chunk_plans(Planned(self.planned.shot, self.s), run.root, ranges)
             self.run_chunks([plans[k] for k in needed])
         computed = self._stitch(run, ranges, todo)
+        if self.plan is not None:  # the colour-managed output stage reads the content frames
+            self._decode(info, run, frames, size)
         self._encode(info, run, frames)
         ownership.record_output(run.root, self.s.output, frames)
         return RenderResult(output=self.s.output, workdir=run.root, frames=len(frames),

@@ -35,12 +35,14 @@ from . import (
     memory,
     multipass,
     ownership,
+    postprod,
     preflight,
     recovery,
     runlog,
 )
 from . import flow as flowmod
 from .atomic import free_bytes, megabytes
+from .colormanage import ColourPlan
 from .errors import DiskFull, InputError, Interrupted, VideostyleError, opt
 from .networks import LossNetwork, sha256_file
 from .optimize import ProgressCallback
@@ -61,6 +63,7 @@ from .video import (
     write_sequence,
 )
 from .video.encode import remove_partials
+from .video.timecode import advance
 from .workdir import FrameRecord, RunFolder, default_workdir, png16, sha256_bytes
 
 __all__ = [
@@ -193,9 +196,10 @@ class Renderer:
             network, recovery.fallback_engine(settings.engine), on_iteration=on_iteration,
             should_stop=should_stop)
         self.guard = recovery.GuardedStylizer(self.stylizer, fallback,
-                                              on_recovery=self._recovered)
+                                              on_recovery=partial(_recovered, self))
         self.lock: RunLock | None = None
         self.run_folder: RunFolder | None = None
+        self.plan: ColourPlan | None = None  # a colour-managed render's (postprod)
 
     # ---- the chain ---------------------------------------------------------------------
     def run(self) -> RenderResult:
@@ -212,6 +216,8 @@ class Renderer:
     def _run(self) -> RenderResult:
         preflight.check_settings(self.s)
         info = probe(self.s.source, fps=self.s.fps)  # 1. what the source is
+        self.plan = postprod.plan_for(self.s, info)
+        self.warnings += postprod.source_warnings(self.s, info)
         frames = frame_numbers(self.s, info)
         size = render_size(self.s, info)
         source_notes = preflight.check_source(self.s, info, size, frames)
@@ -231,7 +237,7 @@ class Renderer:
         with self._flows(run, size) as flows:  # 5. optical flow, ahead of the stylizer
             ctx = jobs.RenderContext(self.s, info, run, frames, size, self.device, styles,
                                      targets, flows, self.network)
-            computed = self._chain_within_memory(ctx)  # 6. one job per frame, stored
+            computed = _within_memory(self._chain, ctx, self.network)  # 6. each frame
         if self.s.encode:  # (not a chunk of a chunked render: videostyle.chunked)
             self._encode(info, run, frames)  # 7. the output, at the source's exact rate
             ownership.record_output(run.root, self.s.output, frames)  # it is this render's now
@@ -240,19 +246,6 @@ class Renderer:
             fps=info.fps, warnings=self.warnings,
         )
 
-    def _chain_within_memory(self, ctx: jobs.RenderContext) -> int:
-        """The chain; running out of memory stops it with the options that help (the frames
-        finished so far are stored already)."""
-        try:
-            return self._chain(ctx)
-        except (torch.OutOfMemoryError, RuntimeError) as exc:
-            if not memory.is_out_of_memory(exc):
-                raise
-            done = [f for f in ctx.frames if ctx.run.is_done(f)]
-            failed = next((f for f in ctx.frames if f not in done), ctx.frames[-1])
-            raise memory.out_of_memory(ctx.size, self.s.engine, self.device, failed,
-                                       half=_half(self.network)) from None
-
     # ---- stages ------------------------------------------------------------------------
     def _open(self, run: RunFolder, info: SourceInfo, frames: list[int],
               size: tuple[int, int]) -> None:
@@ -260,6 +253,10 @@ class Renderer:
         self.lock, self.run_folder = _take_lock(run, self.warnings), run
         if s.deterministic:
             determinism.check_resume(run, _environment(self.device), restart=s.restart)
+        pixels = pixel_settings(s, info, frames[0], frames[-1], size,
+                                f"{weights.network}:{weights.sha256}")
+        if self.plan is not None:
+            pixels["colour"] = self.plan.stored()
         self.warnings += run.open(
             {
                 "package_version": __version__,
@@ -269,8 +266,7 @@ class Renderer:
                     "audio": info.has_audio,
                 },
                 "weights": dataclasses.asdict(weights),
-                "pixels": pixel_settings(s, info, frames[0], frames[-1], size,
-                                         f"{weights.network}:{weights.sha256}"),
+                "pixels": pixels,
                 "environment": _environment(self.device),
             },
             restart=s.restart,
@@ -280,6 +276,8 @@ class Renderer:
     def _decode(
         self, info: SourceInfo, run: RunFolder, frames: list[int], size: tuple[int, int]
     ) -> None:
+        if self.plan is not None:
+            return postprod.decode(info, run, frames, size, self.plan)
         missing = [f for f in frames if not run.content_path(f).is_file()]
         if not missing:
             return
@@ -373,12 +371,21 @@ class Renderer:
         )
 
     def _encode(self, info: SourceInfo, run: RunFolder, frames: list[int]) -> None:
+        remove_partials(self.s.output)  # left by a killed render of this run folder
+        if self.plan is not None:
+            return postprod.write_output(
+                self.s, info, run, frames, self.plan, warn=self.warnings.append,
+                encode=partial(self._encode_video, info, frames),
+            )
         paths = [run.frame_path(f) for f in frames]
         if is_sequence_pattern(str(self.s.output)):
             write_sequence(paths, str(self.s.output), bit_depth=self.s.bit_depth,
                            start=frames[0])
             return
-        remove_partials(self.s.output)  # left by a killed render of this run folder
+        self._encode_video(info, frames, paths, False)
+
+    def _encode_video(self, info: SourceInfo, frames: list[int], paths: list[Path],
+                      alpha: bool) -> None:
         encode_video(
             paths,
             self.s.output,
@@ -387,14 +394,33 @@ class Renderer:
             audio_source=info.path if info.has_audio else None,
             audio_start=float((frames[0] - info.first) / info.fps),
             audio_duration=float(len(frames) / info.fps),
+            crf=self.s.crf,
+            timecode=advance(info.timecode, info.fps, frames[0] - info.first)
+            if info.timecode else None,
+            alpha=alpha,
         )
 
-    def _recovered(self, event: recovery.Recovery) -> None:
-        """A frame that failed and was recovered: in the run's log and the warnings."""
-        self.warnings.append(f"{event.label}: {event.problem}; recovered with {event.fallback}")
-        if self.run_folder is not None:
-            runlog.append(self.run_folder.root, "frame-recovered", frame=event.frame,
-                          label=event.label, problem=event.problem, fallback=event.fallback)
+def _within_memory(chain: Callable[[jobs.RenderContext], int], ctx: jobs.RenderContext,
+                   network: LossNetwork) -> int:
+    """``chain(ctx)``; running out of memory stops it with the options that help (the
+    frames finished so far are stored already)."""
+    try:
+        return chain(ctx)
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not memory.is_out_of_memory(exc):
+            raise
+        failed = next((f for f in ctx.frames if not ctx.run.is_done(f)), ctx.frames[-1])
+        raise memory.out_of_memory(ctx.size, ctx.settings.engine, ctx.device, failed,
+                                   half=_half(network)) from None
+
+
+def _recovered(renderer: Renderer, event: recovery.Recovery) -> None:
+    """A frame that failed and was recovered: in the run's log and the warnings."""
+    renderer.warnings.append(f"{event.label}: {event.problem}; recovered with "
+                             f"{event.fallback}")
+    if renderer.run_folder is not None:
+        runlog.append(renderer.run_folder.root, "frame-recovered", frame=event.frame,
+                      label=event.label, problem=event.problem, fallback=event.fallback)
 
 
 def _take_lock(run: RunFolder, warnings: list[str]) -> RunLock:

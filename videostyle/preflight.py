@@ -80,6 +80,10 @@ def check_settings(s: RenderSettings) -> None:
     check_output(s.output, None if s.is_sequence_output() else (s.codec or "h264"))
     check_values(s.image, temporal_weight=s.temporal_weight, blend_weight=s.blend_weight)
 
+    from .postprod import check as check_colours
+
+    check_colours(s)
+
 
 def inputs(s: RenderSettings) -> list[Path]:
     """Every file or folder the render reads besides its source."""

@@ -53,6 +53,8 @@ class RenderSettings:
     ``codec``: None for an image-sequence output.
     ``given``: the names of the settings the user gave (not from a preset or default):
     a stage that finds one of them inapplicable refuses it, others it adapts.
+    ``input_colorspace``/``output_colorspace``: OpenColorIO colour space names, None for
+    the defaults of :mod:`videostyle.colormanage`. ``crf``: libx264's quality (h264 only).
     """
 
     source: Path
@@ -81,6 +83,9 @@ class RenderSettings:
     given: frozenset[str] = frozenset()
     overwrite: bool = False  # replace an output this render's run folder did not write
     deterministic: bool = False  # see videostyle.determinism
+    input_colorspace: str | None = None
+    output_colorspace: str | None = None
+    crf: int = 16
     chunks: int = 1  # > 1: overlapping chunks blended across the seam (videostyle.chunked)
     chunk_overlap: int = 0  # frames two neighbouring chunks both render
     encode: bool = True  # False: a chunk of a chunked render (its frames feed the stitch)
@@ -331,7 +336,7 @@ def _check_styles(given: Mapping[str, Any], styles: tuple[Path, ...]) -> None:
 
 def _check_output_options(given: Mapping[str, Any], source: Path, output: Path) -> None:
     if is_sequence_pattern(str(output)):
-        _refuse(given, ("codec",), f"with an image-sequence output ({output.name})")
+        _refuse(given, ("codec", "crf"), f"with an image-sequence output ({output.name})")
     else:
         _refuse(given, ("bit_depth",), f"with a video output ({output.name}): it sets the "
                 "bits per channel of a PNG/TIFF sequence output")
@@ -340,6 +345,12 @@ def _check_output_options(given: Mapping[str, Any], source: Path, output: Path) 
             f"{opt('fps')} has no effect on a video source ({source.name} plays at its own rate); "
             "it sets the rate of an image sequence; leave it out"
         )
+    if output.suffix.lower() == ".exr":
+        _refuse(given, ("bit_depth",), f"with an EXR output ({output.name}): it is written as "
+                "half or float, as the source (half for other sources)")
+    if "crf" in given and str(given.get("codec", "h264")) != "h264":
+        raise InputError(f"{opt('crf')} sets the quality of h264 only, not of {opt('codec')} "
+                         f"{given['codec']}; leave it out")
 
 
 def _image_settings(
@@ -423,6 +434,9 @@ def _build(
         given=frozenset(given),
         overwrite=bool(given.get("overwrite", False)),
         deterministic=bool(given.get("deterministic", False)),
+        input_colorspace=given.get("input_colorspace"),
+        output_colorspace=given.get("output_colorspace"),
+        crf=int(given.get("crf", defaults.crf)),
         chunks=_chunking(given)[0],
         chunk_overlap=_chunking(given)[1],
     )

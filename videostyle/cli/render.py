@@ -65,7 +65,8 @@ RENDER_OPTIONS = (
           "applies there).", decls=("--style-mask",), extra={"metavar": "MASK"}),
     *o.NETWORK_OPTIONS,
     o.Opt("codec", Codec, Codec("h264"), "Video output only: h264 (.mp4/.mov/.mkv), prores "
-          "(ProRes 422 HQ, .mov), ffv1 (lossless, .mkv or .mov)."),
+          "(ProRes 422 HQ, .mov), ffv1 (lossless, .mkv or .mov), prores4444 / prores4444xq "
+          "(.mov, with the source's alpha)."),
     o.Opt("bit_depth", int, _RENDER.bit_depth,
           "Bits per channel (8 or 16) of an image-sequence output only."),
     o.Opt("workdir", Path | None, None,
@@ -82,6 +83,14 @@ RENDER_OPTIONS = (
           "deterministic torch/cuDNN algorithms; a resume on another device, thread count, "
           "torch or machine is refused instead of warned (on a CPU that refusal is its "
           "effect; the CPU kernels are deterministic already).", decls=("--deterministic",)),
+    o.Opt("crf", int | None, None, f"h264 only: quality, 0 (lossless) to 51 [default: "
+          f"{_RENDER.crf}].", extra={"min": 0, "max": 51}),
+    o.Opt("input_colorspace", str | None, None, "OpenColorIO colour space of the source "
+          "[default: an EXR's header, else the config's scene_linear role, for EXR; sRGB "
+          "(color_picking role) for PNG/TIFF/JPEG and video]. Config: $OCIO, else the "
+          "built-in CG config."),
+    o.Opt("output_colorspace", str | None, None, "OpenColorIO colour space of the output "
+          "[default: the input's]."),
     o.QUIET,
     o.Opt("overwrite", bool, False, "Replace an existing output that this render's run folder "
           "did not write (a resume or a re-encode rewrites its own output without it; an "

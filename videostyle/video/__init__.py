@@ -31,6 +31,10 @@ Modules
 * :mod:`.decode`: reading the frames of a probed source.
 * :mod:`.outputs`: codecs and containers; the checks of an output before any work.
 * :mod:`.encode`: encoding frames into a video, writing an image sequence.
+* :mod:`.exr`: OpenEXR frames (R, G, B, A; half or float; layer prefixes; attributes).
+* :mod:`.dpx`: DPX frames through ffmpeg, at 16 bits.
+* :mod:`.plates`: a source's frames as stored (values outside [0, 1] kept) with alpha.
+* :mod:`.timecode`: SMPTE timecode arithmetic.
 """
 
 from __future__ import annotations

@@ -85,6 +85,7 @@ def encode_video(
     audio_start: float = 0.0,
     audio_duration: float | None = None,
     crf: int = 16,
+    timecode: str | None = None, alpha: bool = False,
 ) -> None:
     """Encode frame files into a video at an exact frame rate, optionally with audio.
 
@@ -111,6 +112,8 @@ def encode_video(
             frame is ever cut. AAC in MP4 (and with h264 in MOV/MKV), 16-bit PCM with
             ProRes and FFV1.
         crf: libx264 constant rate factor (0-51, lower is better); h264 only.
+        timecode: start timecode ``HH:MM:SS:FF`` for the file's metadata (``tmcd`` track).
+        alpha: keep the RGBA frames' alpha (prores4444/prores4444xq, see _video_options).
 
     Any decoding error in the frames or the audio makes ffmpeg stop (``-xerror``) rather
     than silently drop or repeat a frame. The finished file is read back and must hold
@@ -142,7 +145,8 @@ def encode_video(
             "-i", _link_frames(frames, Path(link_dir), frame_suffix),
             *audio,
             "-map", "0:v:0", *(["-map", "1:a:0"] if audio else []),
-            *_video_options(codec, width, height, depth, crf),
+            *_video_options(codec, width, height, depth, crf, alpha),
+            *(["-timecode", timecode] if timecode else []),
             "-r", _rate_text(rate), "-fps_mode", "cfr",
             *(_audio_options(codec, container, duration) if audio else []),
             *_container_options(container, rate),
@@ -302,7 +306,9 @@ def _track_timescale(fps: Fraction) -> int:
     return numerator * max(1, math.ceil(10000 / numerator))
 
 
-def _video_options(codec: str, width: int, height: int, depth: int, crf: int) -> list[str]:
+def _video_options(
+    codec: str, width: int, height: int, depth: int, crf: int, alpha: bool = False
+) -> list[str]:
     bt709 = [
         "-colorspace", "bt709", "-color_primaries", "bt709",
         "-color_trc", "bt709", "-color_range", "tv",
@@ -322,6 +328,14 @@ def _video_options(codec: str, width: int, height: int, depth: int, crf: int) ->
             "-vf", ",".join(chain),
             "-c:v", "libx264", "-preset", "medium", "-crf", str(int(crf)),
             "-pix_fmt", "yuv420p", *bt709,
+        ]  # fmt: skip
+    if codec in ("prores4444", "prores4444xq"):  # profile 4 / 5, 16-bit alpha when kept
+        pix = "yuva444p10le" if alpha else "yuv444p10le"
+        return [
+            "-vf", f"{to_yuv},format={pix}",
+            "-c:v", "prores_ks", "-profile:v", "4" if codec == "prores4444" else "5",
+            "-vendor", "apl0", "-pix_fmt", pix, *(["-alpha_bits", "16"] if alpha else []),
+            *bt709,
         ]  # fmt: skip
     if codec == "prores":
         return [

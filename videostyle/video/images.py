@@ -15,13 +15,21 @@ from videostyle.atomic import write_bytes
 from videostyle.errors import InputError, VideoError
 
 #: File name endings (lower case) recognised as still images / sequence frames.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".dpx")
 
 
 def _imread_raw(path: Path) -> np.ndarray:
     """Image as uint8/uint16/float32 BGR (H, W, 3) array; InputError when unreadable."""
     if not path.is_file():
         raise InputError(f"expected an image file, but {path} does not exist; check the path")
+    if path.suffix.lower() == ".exr":
+        from .exr import read_exr
+
+        return np.ascontiguousarray(read_exr(path)[0][..., ::-1])
+    if path.suffix.lower() == ".dpx":
+        from .dpx import read_still
+
+        return read_still(path)
     data = np.fromfile(str(path), dtype=np.uint8)
     # IMREAD_COLOR | IMREAD_ANYDEPTH: 3 channels (gray expanded, alpha dropped), 16-bit and
     # float kept, EXIF orientation applied.
@@ -69,14 +77,17 @@ def _resize(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     return cv2.resize(frame, (int(size[0]), int(size[1])), interpolation=cv2.INTER_AREA)
 
 
-def write_image(path: str | Path, image: np.ndarray, *, bit_depth: int = 8) -> None:
+def write_image(
+    path: str | Path, image: np.ndarray, *, bit_depth: int = 8, alpha: np.ndarray | None = None
+) -> None:
     """Write a float RGB image in [0, 1] as PNG or TIFF (8 or 16 bit), atomically.
 
     ``image`` is (H, W, 3) RGB or (H, W) gray; values are clipped to [0, 1] and rounded to
     the nearest of 255 (8 bit) or 65535 (16 bit) levels; NaN becomes 0. ``.jpg``/``.jpeg``
     is accepted for 8-bit output (quality 95). The file is written under a temporary name
     in the same folder, flushed, fsynced and renamed over ``path``, so readers never see a
-    partial file. Missing parent folders are created.
+    partial file. Missing parent folders are created. ``alpha`` ``(H, W)`` in [0, 1], when
+    given, is written as a fourth channel at the same depth (PNG and TIFF only).
 
     Raises:
         InputError: unsupported ending or depth, or the folder is not writable.
@@ -86,7 +97,7 @@ def write_image(path: str | Path, image: np.ndarray, *, bit_depth: int = 8) -> N
     if bit_depth not in (8, 16):
         raise InputError(f"expected bit_depth 8 or 16, but got {bit_depth}")
     suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
+    if suffix not in IMAGE_SUFFIXES or suffix in (".exr", ".dpx"):
         raise InputError(f"expected an image path ending in .png or .tif, but got {path}; use .png")
     if suffix in (".jpg", ".jpeg") and bit_depth != 8:
         raise InputError(f"expected .png or .tif for 16-bit output, but got {path}; use .png")
@@ -99,6 +110,9 @@ def write_image(path: str | Path, image: np.ndarray, *, bit_depth: int = 8) -> N
     scaled = np.rint(np.clip(np.nan_to_num(array.astype(np.float32)), 0.0, 1.0) * levels)
     quantized = scaled.astype(np.uint16 if bit_depth == 16 else np.uint8)
     bgr = np.ascontiguousarray(quantized[..., ::-1])
+    if alpha is not None:
+        a = np.rint(np.clip(np.nan_to_num(np.asarray(alpha, np.float32)), 0.0, 1.0) * levels)
+        bgr = np.ascontiguousarray(np.dstack([bgr, a.astype(quantized.dtype)]))
     params: list[int] = []
     if suffix == ".png":
         params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
@@ -187,3 +201,20 @@ def same_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
     width or height matches it within a pixel."""
     (aw, ah), (bw, bh) = a, b
     return abs(bh * aw / bw - ah) <= 1 or abs(bw * ah / bh - aw) <= 1
+
+
+def read_alpha(path: str | Path) -> np.ndarray | None:
+    """The alpha channel ``(H, W)`` of a PNG/TIFF/EXR frame in its stored type (``uint8``,
+    ``uint16``, ``float16``, ``float32``), or None when the frame has none."""
+    path = Path(path)
+    if path.suffix.lower() == ".exr":
+        from .exr import read_exr
+
+        return read_exr(path)[1]
+    if path.suffix.lower() == ".dpx":
+        return None  # DPX alpha is not read
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None or image.ndim != 3 or image.shape[2] != 4:
+        return None
+    return np.ascontiguousarray(image[..., 3])

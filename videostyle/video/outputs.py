@@ -13,19 +13,24 @@ from videostyle.errors import InputError
 from .sequences import _pattern_regex, is_sequence_pattern
 
 #: Video codecs :func:`encode_video` can write.
-CODECS = ("h264", "prores", "ffv1")
+CODECS = ("h264", "prores", "ffv1", "prores4444", "prores4444xq")
+
+#: Codecs whose video holds an alpha channel.
+ALPHA_CODECS = ("prores4444", "prores4444xq")
 
 # Containers each codec may be written into (by output file ending).
 _CONTAINERS: dict[str, dict[str, str]] = {
     "h264": {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"},
     "prores": {".mov": "mov"},
     "ffv1": {".mkv": "matroska", ".mov": "mov"},
+    "prores4444": {".mov": "mov"},
+    "prores4444xq": {".mov": "mov"},
 }
 
 #: What an output file name may end in: a video container, or an image sequence pattern.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
 
-SEQUENCE_OUTPUT_SUFFIXES = (".png", ".tif", ".tiff")
+SEQUENCE_OUTPUT_SUFFIXES = (".png", ".tif", ".tiff", ".exr")
 
 
 def check_output(output: Path, codec: str | None = None) -> None:
@@ -33,7 +38,7 @@ def check_output(output: Path, codec: str | None = None) -> None:
 
     ``output`` is a video file (``codec`` one of :data:`CODECS`, default h264, in a
     container that codec goes in: see :func:`encode_video`) or an image sequence pattern
-    (``out_%04d.png``, PNG or TIFF; ``codec`` must then be None). Its folder must exist
+    (``out_%04d.png``, PNG, TIFF or EXR; ``codec`` must then be None). Its folder must exist
     and be writable.
     """
     output = Path(output)
@@ -42,7 +47,7 @@ def check_output(output: Path, codec: str | None = None) -> None:
     if is_sequence_pattern(str(output)):
         if output.suffix.lower() not in SEQUENCE_OUTPUT_SUFFIXES:
             raise InputError(
-                f"an output sequence is written as PNG or TIFF, not "
+                f"an output sequence is written as PNG, TIFF or EXR, not "
                 f"{output.suffix or 'a name without ending'}; fix: -o {output.stem}.png"
             )
         if codec is not None:

@@ -21,8 +21,15 @@ import numpy as np
 
 from videostyle.errors import InputError
 
+from .exr import ExrLayout, layout
 from .ffmpeg import _ff_path, _ffmpeg_message, _run_capture
-from .images import IMAGE_SUFFIXES, _imread_raw, channel_layout, conversion_notes
+from .images import (
+    IMAGE_SUFFIXES,
+    _imread_raw,
+    channel_layout,
+    conversion_notes,
+    read_alpha,
+)
 from .rates import _exact_rate, _parse_framecrc, parse_fps
 from .sequences import is_sequence_pattern, sequence_frames
 from .streams import _main_video_stream, _parse_input_header, _pix_fmt_bit_depth
@@ -59,6 +66,16 @@ class SourceInfo:
         first: The first frame's number: 1 for a video (frames are numbered 1, 2, ...),
             the number in the first file's name for an image sequence (``plate.1001.exr``
             -> 1001). Numbers are consecutive: a sequence with a gap is refused.
+        alpha: Whether the frames carry an alpha channel (the first frame of a PNG/TIFF/EXR
+            sequence is looked at; a video's pixel format).
+        exr: The first frame's layout for an EXR sequence (channels, pixel type,
+            compression, colour space attributes), else None.
+        timecode: The start timecode (``HH:MM:SS:FF``, ``;`` before the frames when
+            drop-frame): a video's metadata, an EXR sequence's first ``timeCode``; None
+            when there is none.
+        color_tags: A video's colour tags as ffmpeg prints them after the pixel format
+            (``bt709``, or ``matrix/primaries/transfer`` such as
+            ``bt2020nc/bt2020/smpte2084``); None when untagged, and for sequences.
     """
 
     path: Path
@@ -72,6 +89,10 @@ class SourceInfo:
     fingerprint: str
     first: int = 1
     notes: tuple[str, ...] = ()  # what reading it changes: alpha dropped, gray made RGB, ...
+    alpha: bool = False
+    exr: ExrLayout | None = None
+    timecode: str | None = None
+    color_tags: str | None = None
 
     @property
     def last(self) -> int:
@@ -108,7 +129,7 @@ def probe(source: str | Path, *, fps: Fraction | None = None) -> SourceInfo:
     """
     path = Path(source)
     if path.is_dir() or (not path.exists() and is_sequence_pattern(path.name)):
-        return _probe_sequence(path, parse_fps(fps) if fps is not None else DEFAULT_SEQUENCE_FPS)
+        return _probe_sequence(path, parse_fps(fps) if fps is not None else None)
     if not path.exists():
         raise InputError(
             f"expected an existing video file, frame directory or pattern, but {path} does "
@@ -118,7 +139,7 @@ def probe(source: str | Path, *, fps: Fraction | None = None) -> SourceInfo:
         raise InputError(f"expected a regular file, but {path} is not one")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         log.info("%s is a still image; treating it as a one-frame sequence", path)
-        return _probe_sequence(path, parse_fps(fps) if fps is not None else DEFAULT_SEQUENCE_FPS)
+        return _probe_sequence(path, parse_fps(fps) if fps is not None else None)
     if fps is not None:
         log.debug("ignoring fps=%s for video %s: the file's own rate is used", fps, path)
     if path.stat().st_size == 0:
@@ -183,28 +204,66 @@ def _probe_video(path: Path) -> SourceInfo:
         bit_depth=_pix_fmt_bit_depth(video.pix_fmt),
         fingerprint=digest.hexdigest(),
         notes=tuple(notes),
+        timecode=_timecode(err),
+        color_tags=_color_tags(video.text, video.pix_fmt),
+        alpha=bool(video.pix_fmt and _ALPHA_FORMATS.match(video.pix_fmt)),
     )
 
 
-def _probe_sequence(path: Path, fps: Fraction) -> SourceInfo:
+#: ffmpeg pixel formats with an alpha channel.
+_ALPHA_FORMATS = re.compile(r"(yuva|gbrap|ya\d|rgba|bgra|argb|abgr)")
+
+
+def _color_tags(text: str, pix_fmt: str | None) -> str | None:
+    """The colour tags in ``yuv420p10le(tv, bt2020nc/bt2020/smpte2084, progressive)``."""
+    if not pix_fmt:
+        return None
+    match = re.search(re.escape(pix_fmt) + r"\(([^)]*)\)", text)
+    for part in (match.group(1).split(",") if match else []):
+        part = part.strip()
+        if part and part not in ("tv", "pc", "progressive") and "first" not in part:
+            return part
+    return None
+
+
+_TIMECODE = re.compile(r"^\s*timecode\s*:\s*(\d{2}:\d{2}:\d{2}[:;.]\d{2})\s*$", re.MULTILINE)
+
+
+def _timecode(stderr: str) -> str | None:
+    """The first ``timecode`` metadata value of ffmpeg's input summary, or None."""
+    match = _TIMECODE.search(stderr)
+    return match.group(1) if match else None
+
+
+def _probe_sequence(path: Path, fps: Fraction | None) -> SourceInfo:
+    """``fps``: the rate given, else an EXR's ``framesPerSecond``, else 24."""
     numbered = sequence_frames(path)
     files = [file for _, file in numbered]
-    first = _imread_raw(files[0])
-    height, width = first.shape[:2]
-    bit_depth = 16 if first.dtype != np.uint8 else 8
+    exr = layout(files[0]) if files[0].suffix.lower() == ".exr" else None
+    if exr is not None:
+        width, height, bit_depth, alpha = exr.width, exr.height, 16, exr.has_alpha
+        fps = fps or exr.fps
+    else:
+        first = _imread_raw(files[0])
+        height, width = first.shape[:2]
+        bit_depth = 16 if first.dtype != np.uint8 else 8
+        alpha = read_alpha(files[0]) is not None
     return SourceInfo(
         path=path,
         kind="sequence",
         width=int(width),
         height=int(height),
-        fps=fps,
+        fps=fps or DEFAULT_SEQUENCE_FPS,
         n_frames=len(files),
         has_audio=False,
         bit_depth=bit_depth,
         fingerprint=_sequence_fingerprint(files),
         first=numbered[0][0],
         notes=tuple(conversion_notes(f"the source frame {files[0].name}",
-                                     *channel_layout(files[0]))),
+                                     channel_layout(files[0])[0], False)),
+        alpha=alpha,
+        exr=exr,
+        timecode=exr.timecode if exr is not None else None,
     )
 
 

@@ -59,8 +59,8 @@ def list_sequence(source: str | Path) -> list[Path]:
 def sequence_frames(source: str | Path) -> list[tuple[int, Path]]:
     """``(frame number, file)`` of an image sequence, in frame order.
 
-    ``source`` is a directory (every ``png``/``jpg``/``jpeg``/``tif``/``tiff`` inside,
-    hidden files excluded), a printf pattern such as ``shot_%04d.png``, or a single still
+    ``source`` is a directory (every ``png``/``jpg``/``jpeg``/``tif``/``tiff``/``exr``/``dpx``
+    inside, hidden files excluded), a printf pattern such as ``shot_%04d.png``, or a single still
     image (one frame, number 1).
 
     A frame's number is the integer in its file name (the pattern's field; in a directory
@@ -100,8 +100,8 @@ def sequence_frames(source: str | Path) -> list[tuple[int, Path]]:
         )
     if not files:
         raise InputError(
-            f"expected image frames (png, jpg, tif) in the {where}, but found none; check "
-            "the path and the file endings"
+            f"expected image frames (png, jpg, tif, exr, dpx) in the {where}, but found none; "
+            "check the path and the file endings"
         )
     families = {_suffix_family(p) for p in files}
     if len(families) > 1:

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The GPU figures of docs/performance.md in one run (about ten minutes on an H100/H200):
+#   bash scripts/gpu_bench.sh [cuda:N] > gpu_bench.jsonl
+# Each line of stdout is one bench.py JSON object; progress goes to stderr.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+device="${1:-cuda}"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >&2
+python -m pytest -q tests/test_plate.py -k "bf16 or precision" >&2  # AMP keeps float32 Grams
+python scripts/bench.py --device "$device" --size 512x288 --lbfgs 50 --render 6 --json
+python scripts/bench.py --device "$device" --size 1920x1080 --json
+python scripts/bench.py --device "$device" --size 1920x1080 --precision float32 \
+    --skip-reference --json                     # the speed-up of bf16, and its loss
+python scripts/bench.py --device "$device" --size 3840x2160 --skip-reference \
+    --memory-fraction 0.56 --json               # 4K within 80 GB of a 141 GB card

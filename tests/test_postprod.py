@@ -1,0 +1,509 @@
+"""A post-production pipeline end to end through ``videostyle render``: EXR plates in and
+out, OpenColorIO colour management, alpha, timecode, ProRes 4444 and ``--crf``.
+
+Plates are tiny (24x16) and most renders use ``--iterations 0`` (the content passes
+through the stylizer unchanged), so what is checked is what the chain does around it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import OpenEXR
+import pytest
+from clips import FFMPEG, assert_one_error_line, make_style, run_ffmpeg
+
+from videostyle.video.exr import read_exr, write_exr
+
+Cli = Callable[..., tuple[int, str, str]]
+SIZE = (24, 16)  # (width, height)
+PASS = ("--quality", "draft", "--iterations", "0", "-q")
+
+
+def plates(folder: Path, *, first: int = 1001, n: int = 10, pixel_type: str = "half",
+           alpha: bool = True, prefix: str = "beauty.", compression: str = "piz",
+           colorspace: str | None = "lin_ap1_scene", seed: int = 0) -> Path:
+    """EXR plates ``plate.NNNN.exr`` with values in [-0.2, 8) and a random alpha."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for number in range(first, first + n):
+        rgb = (rng.random((SIZE[1], SIZE[0], 3)) * 8.2 - 0.2).astype(np.float32)
+        a = rng.random((SIZE[1], SIZE[0])).astype(np.float32) if alpha else None
+        write_exr(folder / f"plate.{number}.exr", rgb, a, pixel_type=pixel_type,  # type: ignore[arg-type]
+                  compression=compression, prefix=prefix,
+                  attributes={"colorInteropID": colorspace} if colorspace else {})
+    return folder
+
+
+def header(path: Path) -> dict:
+    return OpenEXR.File(str(path), separate_channels=True).header()
+
+
+def ulps16(a: np.ndarray, b: np.ndarray) -> int:
+    """Largest distance between two half-float arrays in units in the last place."""
+    ia = a.astype(np.float16).view(np.int16).astype(np.int32)
+    ib = b.astype(np.float16).view(np.int16).astype(np.int32)
+    return int(np.abs(ia - ib).max())
+
+
+@pytest.fixture
+def style(tmp_path: Path) -> Path:
+    return make_style(tmp_path / "style.png")
+
+
+# ---- EXR in and out ------------------------------------------------------------------------
+
+
+def test_acescg_half_plate_with_alpha_comes_back_as_it_went_in(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    source = plates(tmp_path / "plate")
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "out.%04d.exr", *PASS)
+    assert code == 0, err
+    written = sorted(p.name for p in tmp_path.glob("out.*.exr"))
+    assert written == [f"out.{n}.exr" for n in range(1001, 1011)]
+    for number in (1001, 1006, 1010):
+        rgb_in, a_in, _ = read_exr(source / f"plate.{number}.exr")
+        rgb_out, a_out, lay = read_exr(tmp_path / f"out.{number}.exr")
+        assert rgb_in.max() > 7.0 and rgb_in.min() < 0  # values above 1 and below 0
+        assert ulps16(rgb_out, rgb_in) == 0  # the very same halves
+        assert a_out is not None and a_in is not None
+        assert a_out.dtype == np.float16 and np.array_equal(a_out.view(np.uint16),
+                                                            a_in.view(np.uint16))
+        assert (lay.prefix, lay.pixel_type, lay.compression) == ("beauty.", "half", "piz")
+        assert header(tmp_path / f"out.{number}.exr")["colorInteropID"] == "lin_ap1_scene"
+    manifest = (tmp_path / "out.videostyle" / "manifest.json").read_text()
+    assert '"input": "ACEScg"' in manifest
+    # another output colour space re-finishes the same frames (none computed again)
+    code, out, err = cli("render", source, "-s", style, "-o", tmp_path / "out.%04d.exr",
+                         "--output-colorspace", "Linear Rec.709 (sRGB)", "--quality", "draft",
+                         "--iterations", "0")
+    assert code == 0 and "0 computed now" in out, err
+    relit, _, _ = read_exr(tmp_path / "out.1001.exr")
+    assert np.abs(relit - read_exr(source / "plate.1001.exr")[0]).max() > 0.05
+
+
+def test_premultiplied_exr_is_painted_where_it_covers_and_left_alone_where_not(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    folder = tmp_path / "plate"
+    y, x = np.mgrid[0:SIZE[1], 0:SIZE[0]].astype(np.float32)
+    alpha = (x < 12).astype(np.float32)  # left half covered, right half empty
+    straight = np.stack([0.1 + x / 30, 0.05 + y / 20, 0.3 + 0 * x], axis=2)
+    write_exr(folder / "p.0001.exr", straight * alpha[..., None], alpha, pixel_type="float")
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.exr",
+                       "--quality", "draft", "--iterations", "6", "-q")
+    assert code == 0, err
+    out, out_alpha, _ = read_exr(tmp_path / "o.0001.exr")
+    assert np.array_equal(out_alpha, alpha)
+    assert np.all(out[:, 12:] == 0)  # nothing added over what is behind
+    assert np.abs(out[:, :12] - straight[:, :12]).mean() > 0.01  # painted where covered
+
+
+def test_float_plate_converted_by_opencolorio_and_extra_channels_warned(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    import PyOpenColorIO as ocio
+
+    folder = plates(tmp_path / "plate", n=2, first=1, pixel_type="float", alpha=False,
+                    prefix="", compression="zip", colorspace=None)
+    for file in folder.glob("*.exr"):  # add a depth pass
+        rgb, _, _ = read_exr(file)
+        OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                     {"R": rgb[..., 0], "G": rgb[..., 1], "B": rgb[..., 2],
+                      "Z": np.ones(rgb.shape[:2], np.float32)}).write(str(file))
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o_%02d.exr",
+                       "--output-colorspace", "Linear Rec.2020", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "Z" in warnings[0]
+    rgb_in, _, _ = read_exr(folder / "plate.2.exr")
+    rgb_out, _, lay = read_exr(tmp_path / "o_02.exr")
+    expected = rgb_in.copy()  # no metadata: the scene_linear role, ACEScg
+    cfg = ocio.Config.CreateFromFile("ocio://default")
+    cfg.getProcessor("ACEScg", "Linear Rec.2020").getDefaultCPUProcessor().applyRGB(expected)
+    assert lay.pixel_type == "float" and lay.compression == "zip" and lay.prefix == ""
+    assert np.abs(rgb_out - rgb_in).max() > 0.01  # a real conversion happened
+    assert np.allclose(rgb_out, expected, rtol=1e-4, atol=1e-5)
+    assert header(tmp_path / "o_02.exr")["oiio:ColorSpace"] == "Linear Rec.2020"
+
+
+CONFIG = """ocio_profile_version: 2
+roles:
+  scene_linear: lin
+  color_picking: display
+  default: lin
+file_rules:
+  - !<Rule> {name: Default, colorspace: default}
+displays:
+  screen:
+    - !<View> {name: raw, colorspace: display}
+colorspaces:
+  - !<ColorSpace>
+    name: lin
+  - !<ColorSpace>
+    name: display
+    from_scene_reference: !<ExponentWithLinearTransform> {gamma: 2.4, offset: 0.055,
+      direction: inverse}
+  - !<ColorSpace>
+    name: camera
+    from_scene_reference: !<GroupTransform>
+      children:
+        - !<MatrixTransform> {matrix: [0.5, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1]}
+        - !<ExponentTransform> {value: [2, 2, 2, 1], style: mirror}
+"""
+
+
+def test_a_studio_config_from_ocio_is_the_one_applied(
+    cli: Cli, tmp_path: Path, style: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "studio.ocio"
+    config.write_text(CONFIG)
+    monkeypatch.setenv("OCIO", str(config))
+    folder = plates(tmp_path / "plate", n=1, first=7, pixel_type="float", alpha=False,
+                    prefix="", colorspace="camera")
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o_%02d.exr",
+                       "--output-colorspace", "lin", *PASS)
+    assert code == 0, err
+    camera, _, _ = read_exr(folder / "plate.7.exr")
+    lin, _, _ = read_exr(tmp_path / "o_07.exr")
+    # camera = (matrix(lin))^2: R halved, G and B swapped, then squared (mirrored)
+    root = np.sign(camera) * np.sqrt(np.abs(camera))
+    expected = np.stack([root[..., 0] * 2, root[..., 2], root[..., 1]], axis=2)
+    assert np.allclose(lin, expected, rtol=1e-5, atol=1e-6)
+    # what the stylizer saw: the config's display space, clipped
+    content = cv2.imread(str(tmp_path / "o.videostyle" / "content" / "000007.png"),
+                         cv2.IMREAD_UNCHANGED)[..., ::-1] / 65535.0
+    e = np.clip(expected, 0, None)
+    display = np.where(e <= 0.0031308, 12.92 * e, 1.055 * e ** (1 / 2.4) - 0.055)
+    assert np.allclose(content, np.clip(display, 0, 1), atol=2e-5)
+
+
+# ---- alpha -----------------------------------------------------------------------------------
+
+
+def rgba_sequence(folder: Path, n: int = 3, size: tuple[int, int] = SIZE) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for k in range(1, n + 1):
+        bgra = rng.integers(0, 256, (size[1], size[0], 4), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"f_{k:04d}.png"), bgra)
+    return folder / "f_%04d.png"
+
+
+def test_png_alpha_is_carried_bit_exactly_while_the_rgb_is_stylised(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    source = rgba_sequence(tmp_path / "src")
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "o_%04d.png",
+                       "--quality", "draft", "--iterations", "4,2", "-q")
+    assert code == 0, err
+    for k in (1, 3):
+        src = cv2.imread(str(tmp_path / "src" / f"f_{k:04d}.png"), cv2.IMREAD_UNCHANGED)
+        out = cv2.imread(str(tmp_path / f"o_{k:04d}.png"), cv2.IMREAD_UNCHANGED)
+        assert out.shape == src.shape and out.dtype == np.uint8
+        assert np.array_equal(out[..., 3], src[..., 3])
+        assert np.abs(out[..., :3].astype(int) - src[..., :3]).mean() > 3  # stylised
+
+
+def test_alpha_is_resized_with_the_frame(cli: Cli, tmp_path: Path, style: Path) -> None:
+    source = rgba_sequence(tmp_path / "src", n=1, size=(32, 32))
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "o_%04d.png",
+                       "--size", "16", *PASS)
+    assert code == 0, err
+    src = cv2.imread(str(tmp_path / "src" / "f_0001.png"), cv2.IMREAD_UNCHANGED)
+    out = cv2.imread(str(tmp_path / "o_0001.png"), cv2.IMREAD_UNCHANGED)
+    expected = cv2.resize(src[..., 3].astype(np.float32), (16, 16), interpolation=cv2.INTER_AREA)
+    assert out.shape == (16, 16, 4)
+    assert np.abs(out[..., 3].astype(np.float32) - expected).max() <= 0.5 + 1e-3
+
+
+def decode_rgba(path: Path) -> np.ndarray:
+    done = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-f", "rawvideo",
+                           "-pix_fmt", "rgba", "-"], check=True, capture_output=True)
+    return np.frombuffer(done.stdout, np.uint8).reshape(-1, SIZE[1], SIZE[0], 4)
+
+
+def test_prores4444_holds_the_alpha_and_h264_says_it_cannot(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    source = rgba_sequence(tmp_path / "src")
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "o.mov",
+                       "--codec", "prores4444", *PASS)
+    assert code == 0, err
+    frames = decode_rgba(tmp_path / "o.mov")
+    assert frames.shape[0] == 3
+    for k in range(3):
+        src = cv2.imread(str(tmp_path / "src" / f"f_{k + 1:04d}.png"), cv2.IMREAD_UNCHANGED)
+        assert np.abs(frames[k, ..., 3].astype(int) - src[..., 3]).max() <= 1
+    assert "yuva444p" in _summary(tmp_path / "o.mov")
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "h.mp4", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "alpha" in line]
+    assert len(warnings) == 1 and "prores4444" in warnings[0]
+
+
+# ---- timecode, codecs ----------------------------------------------------------------------
+
+
+def _summary(path: Path) -> str:
+    return subprocess.run([FFMPEG, "-hide_banner", "-i", str(path)], capture_output=True,
+                          text=True).stderr
+
+
+def _timecode(path: Path) -> str | None:
+    match = re.search(r"timecode\s*:\s*(\S+)", _summary(path))
+    return match.group(1) if match else None
+
+
+def test_start_timecode_carries_to_prores4444_and_h264(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    clip = tmp_path / "shot.mov"
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate=24",
+               "-frames:v", "5", "-c:v", "prores_ks", "-timecode", "01:02:03:04", str(clip))
+    assert _timecode(clip) == "01:02:03:04"
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.mov",
+                       "--codec", "prores4444xq", *PASS)
+    assert code == 0, err
+    assert _timecode(tmp_path / "o.mov") == "01:02:03:04"
+    assert "prores (XQ) (ap4x" in _summary(tmp_path / "o.mov")
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "part.mp4",
+                       "--frames", "3:5", *PASS)
+    assert code == 0, err
+    assert _timecode(tmp_path / "part.mp4") == "01:02:03:06"  # two frames later
+
+
+def test_crf_reaches_the_encoder_and_is_refused_with_another_codec(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    clip = tmp_path / "c.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=48x32:rate=24", "-frames:v", "3",
+               "-c:v", "libx264", "-crf", "0", str(clip))
+    sizes = {}
+    for crf in ("0", "51"):
+        code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / f"o{crf}.mp4",
+                           "--crf", crf, *PASS)
+        assert code == 0, err
+        sizes[crf] = (tmp_path / f"o{crf}.mp4").stat().st_size
+    assert sizes["0"] > 1.4 * sizes["51"]  # (the container alone is about 1 kB)
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "p.mov",
+                       "--codec", "prores", "--crf", "10", *PASS)
+    assert code == 2 and "--crf" in assert_one_error_line(err)
+    assert not (tmp_path / "p.videostyle").exists()
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+
+def test_unknown_colour_space_is_refused_in_one_line(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    folder = plates(tmp_path / "plate", n=1)
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o_%04d.exr",
+                       "--input-colorspace", "Kodak 5219", *PASS)
+    assert code == 2
+    line = assert_one_error_line(err)
+    assert "--input-colorspace" in line and "Kodak 5219" in line and "ACEScg" in line
+    assert not (tmp_path / "o.videostyle").exists()
+
+
+def test_an_unreadable_ocio_config_is_refused_in_one_line(
+    cli: Cli, tmp_path: Path, style: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = plates(tmp_path / "plate", n=1)
+    (tmp_path / "broken.ocio").write_text("ocio_profile_version: 2\ncolorspaces: [\n")
+    monkeypatch.setenv("OCIO", str(tmp_path / "broken.ocio"))
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o_%04d.exr", *PASS)
+    assert code == 2
+    line = assert_one_error_line(err)
+    assert "broken.ocio" in line and "$OCIO" in line
+    assert not (tmp_path / "o.videostyle").exists()
+
+
+def test_exr_without_rgb_is_refused_in_one_line(cli: Cli, tmp_path: Path, style: Path) -> None:
+    folder = tmp_path / "depth"
+    folder.mkdir()
+    OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                 {"Y": np.ones((8, 8), np.float16), "Z": np.ones((8, 8), np.float32)}
+                 ).write(str(folder / "d.0001.exr"))
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o_%04d.exr", *PASS)
+    assert code == 2
+    line = assert_one_error_line(err)
+    assert "R, G and B" in line and "Y, Z" in line
+
+
+def test_a_video_tagged_other_than_rec709_is_named_once(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    clip = tmp_path / "hdr.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate=24",
+               "-frames:v", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+               "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace",
+               "bt2020nc", str(clip))
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.mp4", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "tagged bt2020" in warnings[0]
+    assert "--input-colorspace" in warnings[0]
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "p.mp4",
+                       "--input-colorspace", "sRGB Encoded Rec.709 (sRGB)", *PASS)
+    assert code == 0 and "warning" not in err, err
+
+
+# ---- look development -----------------------------------------------------------------------
+
+
+def png_sequence(folder: Path, first: int = 1001, n: int = 2) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    y, x = np.mgrid[0:SIZE[1], 0:SIZE[0]].astype(np.float32)
+    for k in range(n):
+        rgb = np.stack([x / SIZE[0], y / SIZE[1], 0.5 + 0.4 * np.sin((x + k) / 3)], axis=2)
+        cv2.imwrite(str(folder / f"p.{first + k}.png"),
+                    np.rint(rgb[..., ::-1] * 255).astype(np.uint8))
+    return folder / "p.%04d.png"
+
+
+def test_preview_sheet_variants_and_their_render_commands(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    from videostyle.preview import GAP, LABEL_LINE
+
+    source = png_sequence(tmp_path / "src")
+    sheet = tmp_path / "look.png"
+    look = ("--size", "24", "--iterations", "4")
+    code, out, err = cli("preview", source, "-s", style, "--frame", "1002", "-o", sheet,
+                         "--vary", "style_weight=1,1000", "--vary", "style-scale=0.5,1,2",
+                         "--tv-weight", "0", *look)
+    assert code == 0, err
+    folder = tmp_path / "look.preview"
+    images = sorted(folder.glob("*.1002.png"))
+    assert len(images) == 6 and len(list(folder.glob("*.videostyle"))) == 6
+    tiles = [cv2.imread(str(p))[..., ::-1] for p in images]
+    for i, a in enumerate(tiles):
+        for b in tiles[i + 1:]:
+            assert np.abs(a.astype(int) - b).mean() > 0.5  # every variant looks different
+    grid = cv2.imread(str(sheet))[..., ::-1]
+    h, w = tiles[0].shape[:2]
+    cell_h = h + 2 * LABEL_LINE
+    cell_w = (grid.shape[1] - 4 * GAP) // 3
+    assert grid.shape[0] == 2 * cell_h + 3 * GAP  # 2 rows (style_weight) x 3 columns
+    order = [f"style_weight-{sw}_style_scale-{ss}.1002.png" for sw in (1, 1000)
+             for ss in ("0.5", 1, 2)]
+    for index, name in enumerate(order):
+        row, col = divmod(index, 3)
+        y, x = GAP + row * (cell_h + GAP), GAP + col * (cell_w + GAP)
+        expected = cv2.imread(str(folder / name))[..., ::-1]
+        assert np.array_equal(grid[y: y + h, x: x + w], expected)  # the tile in its place
+        label = grid[y + h: y + cell_h, x: x + cell_w]
+        assert (label < 100).any()  # a label is written under it
+    commands = [line.strip() for line in out.splitlines() if line.strip().startswith(
+        "videostyle render")]
+    assert len(commands) == 6
+    assert "--style-weight 1000 --style-scale 2" in commands[-1]
+    assert "--tv-weight 0" in commands[-1] and "--size" not in commands[-1]
+    # the printed command renders the variant: the same frame, with the preview's size
+    argv = commands[-1].split()[1:] + ["--frames", "1002:1002", *look, "-q"]
+    argv[argv.index("-o") + 1] = str(tmp_path / "full.%04d.png")
+    code, _, err = cli(*argv)
+    assert code == 0, err
+    full = cv2.imread(str(tmp_path / "full.1002.png"))[..., ::-1]
+    assert np.array_equal(full, tiles[images.index(folder / order[-1])])
+
+
+def test_preview_refuses_a_setting_it_cannot_vary(cli: Cli, tmp_path: Path, style: Path) -> None:
+    source = png_sequence(tmp_path / "src", n=1)
+    code, _, err = cli("preview", source, "-s", style, "--frame", "1001",
+                       "--vary", "workdir=a,b", "-o", tmp_path / "s.png")
+    assert code == 2
+    line = assert_one_error_line(err)
+    assert "--vary" in line and "style_weight" in line
+    code, _, err = cli("preview", source, "-s", style, "--frame", "1001", "--size", "24",
+                       "--vary", "size=16,24", "-o", tmp_path / "s.png")
+    assert code == 2 and "--size" in assert_one_error_line(err)
+
+
+def test_a_10bit_dpx_sequence_keeps_its_levels(cli: Cli, tmp_path: Path, style: Path) -> None:
+    folder = tmp_path / "dpx"
+    folder.mkdir()
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate=24",
+               "-frames:v", "2", "-c:v", "dpx", "-pix_fmt", "gbrp10le", "-start_number", "1001",
+               str(folder / "d.%04d.dpx"))
+    code, _, err = cli("render", folder / "d.%04d.dpx", "-s", style, "-o",
+                       tmp_path / "o.%04d.png", "--bit-depth", "16", *PASS)
+    assert code == 0, err
+    raw = subprocess.run([FFMPEG, "-v", "error", "-i", str(folder / "d.1002.dpx"), "-f",
+                          "rawvideo", "-pix_fmt", "gbrp10le", "-"], capture_output=True,
+                         check=True).stdout
+    g, b, r = np.frombuffer(raw, "<u2").reshape(3, SIZE[1], SIZE[0])
+    out = cv2.imread(str(tmp_path / "o.1002.png"), cv2.IMREAD_UNCHANGED)  # BGR, 16 bit
+    levels = out.astype(np.float64) / 65535 * 1023
+    assert np.abs(levels - np.stack([b, g, r], axis=2)).max() < 0.05  # no 10-bit level lost
+    assert len(np.unique(r)) > 64 and not np.all(r % 4 == 0)  # really 10-bit content
+
+
+def test_exr_timecode_carries_to_exr_frames_and_to_a_video(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    from videostyle.video.exr import timecode_attribute
+
+    folder = plates(tmp_path / "plate", n=4)
+    for k, file in enumerate(sorted(folder.glob("*.exr"))):  # 10:00:00:00 at frame 1001
+        rgb, alpha, _ = read_exr(file)
+        write_exr(file, rgb, alpha, prefix="beauty.", attributes={
+            "timeCode": timecode_attribute(f"10:00:00:{k:02d}")})
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.exr",
+                       "--frames", "1002:1004", *PASS)
+    assert code == 0, err
+    assert str(header(tmp_path / "o.1004.exr")["timeCode"].frame) == "3"
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "p.mov", "--codec",
+                       "prores4444", "--frames", "1003:1004", "--output-colorspace",
+                       "sRGB Encoded Rec.709 (sRGB)", *PASS)
+    assert code == 0, err
+    assert _timecode(tmp_path / "p.mov") == "10:00:00:02"
+
+
+def test_png_alpha_written_into_an_exr_is_scaled_to_one(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    source = rgba_sequence(tmp_path / "src", n=1)
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "o.%04d.exr", *PASS)
+    assert code == 0, err
+    rgb, alpha, lay = read_exr(tmp_path / "o.0001.exr")
+    src = cv2.imread(str(tmp_path / "src" / "f_0001.png"), cv2.IMREAD_UNCHANGED)
+    assert lay.pixel_type == "half" and alpha is not None
+    assert np.allclose(alpha, src[..., 3] / 255.0, atol=1e-3)
+    assert np.allclose(rgb, src[..., 2::-1] / 255.0, atol=1e-3)  # sRGB in, sRGB out
+
+
+def test_a_linear_plate_into_png_says_which_colour_space_it_holds(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    folder = plates(tmp_path / "plate", n=1)
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.png", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "ACEScg" in warnings[0] and "--output-colorspace" in warnings[0]
+    rgb, _, _ = read_exr(folder / "plate.1001.exr")
+    out = cv2.imread(str(tmp_path / "o.1001.png"))[..., ::-1] / 255.0
+    assert np.abs(out - np.clip(rgb, 0, 1)).max() <= 0.5 / 255 + 1e-3  # ACEScg values, clipped
+
+
+def test_a_prores4444_source_keeps_its_alpha(cli: Cli, tmp_path: Path, style: Path) -> None:
+    source = rgba_sequence(tmp_path / "src")
+    clip = tmp_path / "in.mov"
+    run_ffmpeg("-framerate", "24", "-i", str(source), "-c:v", "prores_ks", "-profile:v", "4",
+               "-pix_fmt", "yuva444p10le", "-alpha_bits", "16", str(clip))
+    alpha_in = decode_rgba(clip)[..., 3]
+    assert alpha_in.std() > 50  # the random alpha made it into the source
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.%04d.png", *PASS)
+    assert code == 0, err
+    for k in (1, 3):
+        out = cv2.imread(str(tmp_path / f"o.{k:04d}.png"), cv2.IMREAD_UNCHANGED)
+        assert out.shape[2] == 4
+        assert np.abs(out[..., 3].astype(int) - alpha_in[k - 1]).max() <= 1

@@ -1,0 +1,173 @@
+"""Colour management with OpenColorIO: the plate's colour space, the space the style
+transfer works in, and the output's.
+
+Config: the file ``$OCIO`` names when set, else OpenColorIO's built-in CG config
+(``ocio://default``, nothing is downloaded).
+
+The style transfer works display-referred: in the config's ``color_picking`` role (the
+built-in config's ``sRGB Encoded Rec.709 (sRGB)``), values in ``[0, 1]``. A plate is
+converted there by OpenColorIO (``e``, float32, unclipped); the stylizer sees ``clip(e, 0,
+1)`` stored at 16 bits (``C``). Values the display range cannot hold pass through
+(highlight pass-through): the finished frame is ``e + (S - C)`` for the stylised ``S``,
+converted by OpenColorIO to the output's colour space (computed as the plate's own
+conversion plus the change, see :func:`finished`). So highlights above 1.0 (and
+out-of-gamut negatives) keep their energy under the strokes, and a plate rendered with
+``--iterations 0`` (``S == C``) comes back bit for bit.
+
+Defaults: the input is what an EXR's header says (``colorInteropID``, then
+``oiio:ColorSpace``) when the config knows it, else the config's ``scene_linear`` role
+(the built-in config's ACEScg); an 8/16-bit integer image or a video is sRGB / Rec.709,
+the ``color_picking`` role. The output defaults to the input's colour space.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import PyOpenColorIO as ocio
+
+from .errors import InputError, opt
+from .video import SourceInfo
+
+BUILTIN_CONFIG = "ocio://default"
+WORKING_ROLE = "color_picking"
+
+
+def config_name() -> str:
+    """The config in use: ``$OCIO`` when set, else the built-in CG config."""
+    return os.environ.get("OCIO") or BUILTIN_CONFIG
+
+
+@lru_cache(maxsize=4)
+def _config(name: str) -> Any:
+    try:
+        return ocio.Config.CreateFromFile(name)
+    except Exception as exc:  # OpenColorIO raises its own Exception type
+        message = " ".join(str(exc).split())[:200]
+        raise InputError(
+            f"the OpenColorIO config {name} cannot be read ({message}); fix $OCIO or unset it "
+            "to use the built-in config"
+        ) from exc
+
+
+def config() -> Any:
+    """The OpenColorIO config in use (see :func:`config_name`)."""
+    return _config(config_name())
+
+
+def colorspace(name: str, setting: str) -> str:
+    """The config's own name of colour space (or role, or alias) ``name``; InputError
+    naming ``setting`` when the config does not know it."""
+    cfg = config()
+    space = cfg.getColorSpace(name)
+    if space is None:
+        known = ", ".join(cs.getName() for cs in cfg.getColorSpaces())
+        raise InputError(
+            f"{opt(setting)} {name!r} is not a colour space of the OpenColorIO config "
+            f"{config_name()}; use one of: {known}"
+        )
+    return str(space.getName())
+
+
+def working_space() -> str:
+    """The display-referred space the style transfer works in (``color_picking`` role)."""
+    cfg = config()
+    space = cfg.getColorSpace(WORKING_ROLE)
+    if space is None:
+        raise InputError(
+            f"the OpenColorIO config {config_name()} has no {WORKING_ROLE} role (the sRGB "
+            "display-referred space the style transfer works in); add one to the config"
+        )
+    return str(space.getName())
+
+
+@dataclass(frozen=True)
+class ColourPlan:
+    """The colour spaces of a render (names as the config spells them)."""
+
+    config: str
+    input: str
+    working: str
+    output: str
+
+    @property
+    def identity(self) -> bool:
+        """Whether no conversion happens (an sRGB plate written back as sRGB)."""
+        return self.input == self.working == self.output
+
+    def stored(self) -> dict[str, str]:
+        """What the run folder's frames depend on (the output space only finishes them, so
+        changing it re-finishes a render without redoing its frames)."""
+        return {"config": self.config, "input": self.input, "working": self.working}
+
+
+def default_input(info: SourceInfo) -> str:
+    """The input colour space a source has when none is given (see the module's notes)."""
+    cfg = config()
+    if info.exr is not None:
+        for name in info.exr.colorspaces:
+            space = cfg.getColorSpace(name)
+            if space is not None:
+                return str(space.getName())
+        space = cfg.getColorSpace("scene_linear")
+        if space is None:
+            raise InputError(
+                f"the EXR {info.path} names no colour space the OpenColorIO config knows and "
+                f"the config has no scene_linear role; pass {opt('input_colorspace')}"
+            )
+        return str(space.getName())
+    return working_space()
+
+
+def plan(info: SourceInfo, input_colorspace: str | None,
+         output_colorspace: str | None) -> ColourPlan:
+    """The render's :class:`ColourPlan` from what the user gave and the source."""
+    working = working_space()
+    source = (colorspace(input_colorspace, "input_colorspace") if input_colorspace
+              else default_input(info))
+    target = colorspace(output_colorspace, "output_colorspace") if output_colorspace else source
+    return ColourPlan(config_name(), source, working, target)
+
+
+@lru_cache(maxsize=16)
+def _processor(name: str, source: str, target: str) -> Any:
+    return _config(name).getProcessor(source, target).getOptimizedCPUProcessor(
+        ocio.OPTIMIZATION_LOSSLESS
+    )
+
+
+def convert(image: np.ndarray, source: str, target: str) -> np.ndarray:
+    """``(H, W, 3)`` float32 RGB from colour space ``source`` to ``target`` (a copy)."""
+    out = np.ascontiguousarray(image, dtype=np.float32).copy()
+    if source != target:
+        _processor(config_name(), source, target).applyRGB(out)
+    return out
+
+
+def to_working(plan: ColourPlan, image: np.ndarray) -> np.ndarray:
+    """A plate's RGB in the display-referred working space, unclipped."""
+    return convert(image, plan.input, plan.working)
+
+
+def finished(plan: ColourPlan, plate: np.ndarray, working: np.ndarray, content: np.ndarray,
+             stylised: np.ndarray, coverage: np.ndarray | None = None) -> np.ndarray:
+    """The output's RGB: the plate in the output space plus the stylisation's change.
+
+    ``plate``: the source's RGB (input space); ``working``: its straight colour in the
+    working space, unclipped (``e``); ``content``: what the stylizer saw (``C``);
+    ``stylised``: what it made (``S``). The change is measured in the output space,
+    ``out(e + S - C) - out(e)``, and added to ``plate`` converted to the output space,
+    multiplied by ``coverage`` (an EXR's alpha, ``(H, W, 1)``) for a premultiplied plate.
+    When nothing was painted (``S == C``) the result is the plate's own conversion, bit
+    for bit the plate when the output space is the input's.
+    """
+    painted = working + (stylised.astype(np.float32) - content.astype(np.float32))
+    change = convert(painted, plan.working, plan.output) - convert(working, plan.working,
+                                                                   plan.output)
+    if coverage is not None:
+        change *= coverage
+    return convert(plate, plan.input, plan.output) + change
