@@ -158,3 +158,23 @@ def test_a_shot_file_takes_the_chunk_keys(cli: Cli, tmp_path: Path) -> None:
                                                                                           "3-6"]
     check_stitched(tmp_path / "s.videostyle", 1, 6, 2, 1)
     assert len(list(tmp_path.glob("s_*.png"))) == 6
+
+
+def test_a_colour_managed_chunked_render_writes_what_a_plain_one_writes(
+    cli: Cli, tmp_path: Path
+) -> None:
+    from test_postprod import PASS, plates, ulps16
+
+    from videostyle.video.exr import read_exr
+
+    source, style = plates(tmp_path / "plate", n=6), make_style(tmp_path / "style.png")
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "a.%04d.exr", *PASS)
+    assert code == 0, err
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "b.%04d.exr", *PASS,
+                       "--chunks", "2", "--chunk-overlap", "1")
+    assert code == 0, err
+    assert (tmp_path / "b.videostyle" / "chunks" / "1001-1003").is_dir()
+    for number in range(1001, 1007):
+        plain, plain_alpha, _ = read_exr(tmp_path / f"a.{number}.exr")
+        chunked, chunked_alpha, _ = read_exr(tmp_path / f"b.{number}.exr")
+        assert ulps16(plain, chunked) <= 1 and ulps16(plain_alpha, chunked_alpha) == 0, number
