@@ -23,6 +23,7 @@ import videostyle.networks
 import videostyle.pipeline
 from videostyle.networks import WeightsInfo
 from videostyle.pipeline import RenderResult
+from videostyle.video import CODECS
 
 Cli = Callable[..., tuple[int, str, str]]
 FAST = ("--quality", "draft", "--size", "32", "--iterations", "3,2")
@@ -159,7 +160,7 @@ def with_shot2(extra: str) -> str:
     ("sise = 32", "shot 2: unknown key 'sise'"),
     ('size = "big"', "shot 2: size must be an integer, got 'big'"),
     ("independent = 1", "shot 2: independent is a flag: write true or false, got 1"),
-    ('codec = "mpeg"', "shot 2: codec must be one of h264, prores, ffv1, got 'mpeg'"),
+    ('codec = "mpeg"', f"shot 2: codec must be one of {', '.join(CODECS)}, got 'mpeg'"),
     ("style_mask = 3", "shot 2: style_mask must be an array of file names, got 3"),
     ("quiet = true", "shot 2: unknown key 'quiet'"),
     ('iterations = "x"', "shot 2 (b.mp4): --iterations takes N or FIRST,REST"),
