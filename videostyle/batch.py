@@ -18,11 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .atomic import write_json
 from .errors import Interrupted, VideostyleError
 from .shots import Planned
+
+if TYPE_CHECKING:
+    from .pipeline import RenderResult
 
 FAILURE = "failure.json"
 
@@ -54,6 +57,13 @@ class ShotOutcome:
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     exit_code: int = 0  # the error's exit status
+
+    @classmethod
+    def of(cls, index: int, label: str, result: RenderResult) -> ShotOutcome:
+        """A shot that finished, from its render's result."""
+        return cls(index, label, result.output, frames=result.frames,
+                   computed=result.computed, workdir=result.workdir,
+                   warnings=list(result.warnings))
 
 
 EventCallback = Callable[[ShotEvent], None]
@@ -90,9 +100,7 @@ def render_shot(
 
     result = Renderer(s, network=net, device=device, on_frame=on_frame,
                       should_stop=should_stop, on_note=on_note).run()
-    return ShotOutcome(index, planned.shot.label, result.output, frames=result.frames,
-                       computed=result.computed, workdir=result.workdir,
-                       warnings=list(result.warnings))
+    return ShotOutcome.of(index, planned.shot.label, result)
 
 
 def run_in_order(

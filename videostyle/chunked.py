@@ -203,9 +203,7 @@ def render_chunked(
 
     result = ChunkedRenderer(planned, network=net, device=cpu, run_chunks=run_chunks,
                              should_stop=should_stop, on_note=on_note).run()
-    return ShotOutcome(index, planned.shot.label, result.output, frames=result.frames,
-                       computed=result.computed, workdir=result.workdir,
-                       warnings=list(result.warnings))
+    return ShotOutcome.of(index, planned.shot.label, result)
 
 
 def run_on_farm(
