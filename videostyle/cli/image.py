@@ -22,8 +22,8 @@ IMAGE_OPTIONS = (
           extra={"min": 16}),
     o.Opt("iterations", int, OptimizerSettings.iterations,
           "Optimiser iterations (not loss evaluations); under coarse-to-fine "
-          "(--start-size) the work of that many iterations at the output size: half run "
-          "there, half spread over the smaller scales.", extra={"min": 0}),
+          "(--start-size) the work of that many iterations at the output size: 90 % run "
+          "there, the rest on the smaller scales.", extra={"min": 0}),
     o.OPTIMIZER,
     o.Opt("init", str, "content", "Start from: content, random, style, or an image file."),
     *o.ENGINE_OPTIONS,

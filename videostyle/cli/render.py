@@ -39,8 +39,8 @@ RENDER_OPTIONS = (
     o.Opt("iterations", str | None, None, "N, or FIRST,REST for the first and the later "
           "frames; with --passes one N for every pass and frame. A frame started "
           "coarse-to-fine (--start-size; the first, or every frame with --independent) "
-          "counts the work of N iterations at the output size: half run there, half spread "
-          "over the smaller scales [default: from --quality]."),
+          "counts the work of N iterations at the output size: 90 % run there, the rest on "
+          "the smaller scales [default: from --quality]."),
     o.OPTIMIZER,
     o.Opt("first_frame_init", str, _RENDER.image.init, "First frame starts from: content, "
           "random, style, or a file (with --independent every frame; with --passes every "
