@@ -15,7 +15,7 @@ uninterrupted one computes.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,8 @@ class RenderContext:
     targets: list[StyleTarget]
     flows: flowmod.FlowSource
     network: LossNetwork | None = None  # for style targets at other sizes (coarse-to-fine)
+    #: style targets (without masks) at each smaller size, computed once per render
+    coarse_targets: dict[tuple[int, int], list[StyleTarget]] = field(default_factory=dict)
 
     @property
     def start(self) -> int:
@@ -87,10 +89,13 @@ class RenderContext:
         out = []
         for scale in plan[:-1]:
             assert self.network is not None
-            targets = prepare_styles(
-                self.network, self.styles, content_size=scale.size, settings=s.image,
-                masks=[None] * len(self.styles) if s.style_masks else None, device=self.device,
-            )
+            if scale.size not in self.coarse_targets:  # every independent frame asks again
+                self.coarse_targets[scale.size] = prepare_styles(
+                    self.network, self.styles, content_size=scale.size, settings=s.image,
+                    masks=[None] * len(self.styles) if s.style_masks else None,
+                    device=self.device,
+                )
+            targets = self.coarse_targets[scale.size]
             if s.style_masks:
                 targets = [
                     dataclasses.replace(t, mask=mask_tensor(style_mask(s, k, frame), scale.size,
