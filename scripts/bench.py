@@ -15,6 +15,9 @@ frame) at ``--size`` (320x180) in the style of ``sample_videos/stained_glass.png
 * ``reference_seconds`` / ``reference_loss`` (unless ``--skip-reference``): the first frame
   with the reference's settings: one scale, float32, L-BFGS from random noise, 2000
   iterations, stopping when the loss fell by less than 1e-4 over 50 iterations;
+  and ``default_seconds_to_reference_loss``: when the default run's loss at the full size
+  first reached ``reference_loss`` (None: never; the optimiser's own loss, so under bf16
+  autocast within ~1 % of :func:`final_loss`);
 * ``peak_memory_bytes``: the device's peak (CUDA: allocated; CPU: resident set).
 
 Both first-frame runs minimise the same objective (default weights, the same style
@@ -54,7 +57,14 @@ from videostyle.config import (
     OptimizerSettings,
 )
 from videostyle.networks import LossNetwork, load_network, resolve_device
-from videostyle.optimize import Objective, StyleTarget, TemporalTerm, optimize, random_init
+from videostyle.optimize import (
+    Objective,
+    Progress,
+    StyleTarget,
+    TemporalTerm,
+    optimize,
+    random_init,
+)
 from videostyle.pipeline import FrameProgress, Renderer
 from videostyle.settings import resolve_render
 from videostyle.stylize import ImageSettings, prepare_styles, resize_image, to_image, to_tensor
@@ -153,9 +163,22 @@ class Bench:
         finally:
             self.net.autocast = autocast
 
-    def first_frame(self, iterations: int, start: int | None) -> tuple[torch.Tensor, float]:
-        """The first frame as the render makes it (coarse-to-fine from ``start``)."""
+    def first_frame(self, iterations: int, start: int | None
+                    ) -> tuple[torch.Tensor, float, list[tuple[float, float]]]:
+        """The first frame as the render makes it (coarse-to-fine from ``start``), its
+        seconds, and the ``(seconds since the start, total loss)`` of every iteration at
+        the full size (its last scale)."""
+        trace: list[tuple[int, float, float]] = []
+        started = 0.0
+
+        def on_iteration(progress: Progress) -> None:
+            sync(self.device)
+            trace.append((progress.iteration, time.perf_counter() - started,
+                          progress.losses["total"]))
+
         def run() -> torch.Tensor:
+            nonlocal started
+            started = time.perf_counter()
             plan = scales.plan(self.size, start, iterations)
             job = FrameJob(
                 frame=1, content=self.content, init=self.content.clone(),
@@ -163,9 +186,12 @@ class Bench:
                 coarse=[CoarseScale(s.size, self.targets(s.size), s.iterations)
                         for s in plan[:-1]],
             )
-            result = OptimizingStylizer(self.net, self.image.engine).stylize(job)
+            result = OptimizingStylizer(self.net, self.image.engine,
+                                        on_iteration=on_iteration).stylize(job)
             return to_tensor(result.image, self.device)
-        return timed(self.device, run)
+        image, seconds = timed(self.device, run)
+        last = max((i for i, (n, _, _) in enumerate(trace) if n == 1), default=0)
+        return image, seconds, [(t, loss) for _, t, loss in trace[last:]]
 
     def reference(self, iterations: int) -> tuple[torch.Tensor, float]:
         settings = OptimizerSettings(iterations=iterations)  # tolerance 1e-4 over 50
@@ -323,7 +349,7 @@ def main() -> None:
         first_n, _, later_n = args.iterations.partition(",")
         budget = (int(first_n), int(later_n or first_n))
     log(f"first frame, default settings ({budget[0]} iterations of work) ...")
-    first, out["default_seconds"] = bench.first_frame(budget[0], image.start_size)
+    first, out["default_seconds"], trace = bench.first_frame(budget[0], image.start_size)
     out["default_loss"] = bench.final_loss(first)
     out["seconds_first_frame"] = out["default_seconds"]
     log(f"a later frame ({budget[1]} iterations, temporal terms) ...")
@@ -334,6 +360,8 @@ def main() -> None:
             f"iterations) ...")
         ref, out["reference_seconds"] = bench.reference(args.reference_iterations)
         out["reference_loss"] = bench.final_loss(ref)
+        out["default_seconds_to_reference_loss"] = next(
+            (t for t, loss in trace if loss <= out["reference_loss"]), None)
     if args.lbfgs:
         log(f"L-BFGS against torch.optim.LBFGS, {args.lbfgs} iterations ...")
         out.update(compare_lbfgs(bench, args.lbfgs))

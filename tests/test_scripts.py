@@ -88,7 +88,7 @@ def test_bench_reports_every_figure_as_one_json_line(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(SCRIPTS.parent)}
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / "bench.py"), "--size", "48x27", "--device", "cpu",
-         "--iterations", "4,2", "--reference-iterations", "3", "--speed-iterations", "2",
+         "--iterations", "4,2", "--reference-iterations", "1", "--speed-iterations", "2",
          "--json"], capture_output=True, text=True, env=env, timeout=600, check=True,
     )
     figures = json.loads(done.stdout.strip().splitlines()[-1])
@@ -100,6 +100,10 @@ def test_bench_reports_every_figure_as_one_json_line(tmp_path: Path) -> None:
     # the floor is a lower bound on an iteration's time
     assert figures["floor_seconds_per_iteration"] < figures["seconds_per_iteration"]
     assert "first frame, default settings" in done.stderr  # progress on stderr
+    # one iteration from noise ends far above the default's loss, which the default
+    # reaches at its full size within its own run
+    assert figures["reference_loss"] > figures["default_loss"]
+    assert 0 < figures["default_seconds_to_reference_loss"] <= figures["default_seconds"]
 
 
 def test_look_measures_a_small_stylisation(tmp_path: Path) -> None:
