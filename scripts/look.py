@@ -14,12 +14,19 @@ the distances measured with the bundled VGG-16 with max pooling and zero padding
 
     python scripts/look.py ../shared/data/content/golden_gate.jpg \
         ../shared/data/styles/starry_night.jpg --size 256 --json
+
+``--measure`` judges finished pictures instead: one image, or, with CONTENT and the
+measured path both folders, every frame of a render (a run folder's ``content`` and
+``frames``), one line per frame and a last line with the worst speckle ratio:
+
+    python scripts/look.py out.videostyle/content style.png --measure out.videostyle/frames
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -30,13 +37,14 @@ import torch
 from videostyle.config import (
     DEFAULT_PADDING,
     DEFAULT_START_SIZE,
+    DEFAULT_STYLE_BALANCE,
     DEFAULT_STYLE_WEIGHT,
     DEFAULT_TV_WEIGHT,
     EngineSettings,
     LossWeights,
     OptimizerSettings,
 )
-from videostyle.networks import load_network, resolve_device
+from videostyle.networks import LossNetwork, load_network, resolve_device
 from videostyle.quality import look_ratios, speckle_ratio
 from videostyle.stylize import ImageSettings, stylize_image
 from videostyle.video import read_image, write_image
@@ -53,6 +61,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--content-weight", type=float, default=1.0)
     parser.add_argument("--style-weight", type=float, default=DEFAULT_STYLE_WEIGHT)
     parser.add_argument("--tv-weight", type=float, default=DEFAULT_TV_WEIGHT)
+    parser.add_argument("--chroma-weight", type=float, default=LossWeights.chroma)
     parser.add_argument("--style-scale", type=float, default=1.0)
     parser.add_argument("--network", default="vgg16", choices=("vgg16", "vgg19"))
     parser.add_argument("--pooling", default="max", choices=("max", "avg"))
@@ -70,7 +79,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--style-layer-weights", help="comma-separated, one per style layer (normalised)"
     )
-    parser.add_argument("--style-normalization", default="none", choices=("none", "target"))
+    parser.add_argument("--style-balance", type=float, default=DEFAULT_STYLE_BALANCE,
+                        help="weight of each style layer times (m_max / m_l) ** B")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tolerance", type=float, default=OptimizerSettings.tolerance)
     parser.add_argument("--device", default="cpu")
@@ -83,7 +93,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "with the same padding)",
     )
     parser.add_argument(
-        "--measure", type=Path, metavar="IMAGE", help="measure this stylised image, no run"
+        "--measure", type=Path, metavar="IMAGE", help="measure this stylised image, no run "
+        "(a folder: each PNG in it against the same-named one in CONTENT, a folder too)"
     )
     return parser.parse_args(argv)
 
@@ -92,12 +103,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    content = read_image(args.content)
     style = read_image(args.style)
+    if args.measure is not None and args.measure.is_dir():
+        measure_frames(args, style)
+        return
+    content = read_image(args.content)
     engine = EngineSettings(
         network=args.network, pooling=args.pooling, seed=args.seed,
         weights=LossWeights(content=args.content_weight, style=args.style_weight,
-                            tv=args.tv_weight),
+                            tv=args.tv_weight, chroma=args.chroma_weight),
         optimizer=OptimizerSettings(optimizer=args.optimizer, iterations=args.iterations,
                                     tolerance=args.tolerance),
     )
@@ -105,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         engine,
         padding=args.padding,
         style_mean_weight=args.mean_weight,
-        style_normalization=args.style_normalization,
+        style_balance=args.style_balance,
         style_layer_weights=tuple(float(v) for v in args.style_layer_weights.split(","))
         if args.style_layer_weights else None,
         optimizer=dataclasses.replace(
@@ -138,11 +152,16 @@ def main(argv: list[str] | None = None) -> None:
     print_report(args, measure(result.image, content, style, args.judge_padding), run)
 
 
+@functools.cache
+def _judge(padding: str) -> LossNetwork:
+    return load_network("vgg16", padding=padding)  # type: ignore[arg-type]
+
+
 def measure(
     out: np.ndarray, content: np.ndarray, style: np.ndarray, padding: str = "zeros"
 ) -> dict[str, object]:
     """The three ratios of a stylised image, judged by the bundled VGG-16 (max pooling)."""
-    judge = load_network("vgg16", padding=padding)  # type: ignore[arg-type]
+    judge = _judge(padding)
     ratios = look_ratios(judge, out, content, style)
     return {
         "size": f"{out.shape[1]}x{out.shape[0]}",
@@ -150,6 +169,20 @@ def measure(
         "style_ratio": round(ratios[0], 4),
         "content_ratio": round(ratios[1], 4),
     }
+
+
+def measure_frames(args: argparse.Namespace, style: np.ndarray) -> None:
+    """Every stylised frame in the folder ``args.measure`` against its source frame."""
+    worst = 0.0
+    frames = sorted(args.measure.glob("*.png"))
+    if not frames:
+        raise SystemExit(f"no PNG frames in {args.measure}")
+    for path in frames:
+        measures = measure(read_image(path), read_image(args.content / path.name), style,
+                           args.judge_padding)
+        worst = max(worst, float(measures["speckle_ratio"]))  # type: ignore[arg-type]
+        print_report(args, {"frame": path.name, **measures}, {})
+    print_report(args, {"frames": len(frames), "worst_speckle_ratio": round(worst, 4)}, {})
 
 
 def print_report(

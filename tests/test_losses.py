@@ -7,7 +7,16 @@ import torch
 
 from videostyle.config import EngineSettings, LossWeights
 from videostyle.errors import InputError
-from videostyle.losses import content_loss, gram, resize_mask, style_loss, temporal_loss, tv_loss
+from videostyle.losses import (
+    balanced_layer_weights,
+    chroma_tv_loss,
+    content_loss,
+    gram,
+    resize_mask,
+    style_loss,
+    temporal_loss,
+    tv_loss,
+)
 from videostyle.optimize import Objective, TemporalTerm, build_style_targets
 
 # Features (N=1, C=2, H=2, W=2): channel 0 = [[1, 2], [3, 4]], channel 1 = [[0, 1], [-1, 2]].
@@ -82,6 +91,26 @@ def test_style_loss_by_hand() -> None:
     assert loss.item() == pytest.approx(1.296875)
 
 
+def test_balanced_layer_weights_by_hand() -> None:
+    targets = {"a": torch.full((2, 2), 10.0), "b": torch.full((2, 2), 0.1), "c": torch.ones(2, 2)}
+    weights = {"a": 0.5, "b": 0.25, "c": 0.25}  # mean squares 100, 0.01, 1
+    assert balanced_layer_weights(weights, targets, 0.0) == weights
+    half = balanced_layer_weights(weights, targets, 0.5)
+    assert half == pytest.approx({"a": 0.5, "b": 0.25 * 100.0, "c": 0.25 * 10.0})
+    full = balanced_layer_weights(weights, targets, 1.0)  # relative errors: w / m, times 100
+    assert full == pytest.approx({"a": 0.5, "b": 0.25 * 1e4, "c": 0.25 * 100.0})
+
+
+def test_chroma_tv_sees_colour_noise_not_grey_texture() -> None:
+    grey = torch.tensor([[0.0, 1.0], [1.0, 0.0]]).expand(1, 3, 2, 2)  # a grey checkerboard
+    assert tv_loss(grey).item() == pytest.approx(2.0)
+    assert chroma_tv_loss(grey).item() == pytest.approx(0.0, abs=1e-7)
+    red = torch.zeros(1, 3, 2, 2)
+    red[0, 0, :, 1] = 1.0  # black | red: Cr jumps 0.5 and Cb -0.168736 across, none down
+    expected = (0.5**2 + 0.168736**2) / 2  # mean over both channels' horizontal pairs
+    assert chroma_tv_loss(red).item() == pytest.approx(expected)
+
+
 def test_tv_loss_by_hand() -> None:
     image = torch.tensor([[[[0.0, 1.0], [3.0, 7.0]]]])
     # vertical differences 3, 6 -> mean 22.5; horizontal 1, 4 -> mean 8.5
@@ -139,7 +168,8 @@ def test_objective_total_is_sum_of_weighted_terms(tiny_net) -> None:
         content_layers=("relu2_1",),
         style_layers=("relu1_1", "relu3_1"),
         style_layer_weights=(1.0, 3.0),  # normalised to 0.25, 0.75
-        weights=LossWeights(content=2.0, style=5.0, tv=0.3, temporal=4.0),
+        style_balance=0.5,
+        weights=LossWeights(content=2.0, style=5.0, tv=0.3, chroma=0.6, temporal=4.0),
     )
     targets = build_style_targets(tiny_net, [style], layers=settings.style_layers)
     objective = Objective(
@@ -156,19 +186,29 @@ def test_objective_total_is_sum_of_weighted_terms(tiny_net) -> None:
         fc = tiny_net(content, ["relu2_1"])
         fs = tiny_net(style, ["relu1_1", "relu3_1"])
     content_term = 2.0 * ((fi["relu2_1"] - fc["relu2_1"]) ** 2).mean()
+    # balance 0.5: each layer's weight times sqrt(m_max / m), m its target's mean square
+    m1, m3 = (float((_gram(fs[n]) ** 2).mean()) for n in ("relu1_1", "relu3_1"))
+    top = max(m1, m3)
+    assert top / min(m1, m3) > 1.5  # the balance makes a difference here
     style_term = 5.0 * (
-        0.25 * ((_gram(fi["relu1_1"]) - _gram(fs["relu1_1"])) ** 2).mean()
-        + 0.75 * ((_gram(fi["relu3_1"]) - _gram(fs["relu3_1"])) ** 2).mean()
+        0.25 * (top / m1) ** 0.5 * ((_gram(fi["relu1_1"]) - _gram(fs["relu1_1"])) ** 2).mean()
+        + 0.75 * (top / m3) ** 0.5 * ((_gram(fi["relu3_1"]) - _gram(fs["relu3_1"])) ** 2).mean()
     )
     dy = image[..., 1:, :] - image[..., :-1, :]
     dx = image[..., :, 1:] - image[..., :, :-1]
     tv_term = 0.3 * ((dy**2).mean() + (dx**2).mean())
     temporal_term = 4.0 * (consistency * (image - warped) ** 2).sum() / image.numel()
+    r, g, b = image[:, 0], image[:, 1], image[:, 2]  # BT.601 Cr and Cb, without the offset
+    chroma = torch.stack([0.5 * r - 0.418688 * g - 0.081312 * b,
+                          -0.168736 * r - 0.331264 * g + 0.5 * b], 1)
+    cy, cx = chroma[..., 1:, :] - chroma[..., :-1, :], chroma[..., :, 1:] - chroma[..., :, :-1]
+    chroma_term = 0.6 * ((cy**2).mean() + (cx**2).mean())
 
     expected = {
-        "content": content_term, "style": style_term, "tv": tv_term, "temporal": temporal_term
+        "content": content_term, "style": style_term, "tv": tv_term, "chroma": chroma_term,
+        "temporal": temporal_term,
     }
-    assert set(terms) == {"content", "style", "tv", "temporal", "total"}
+    assert set(terms) == {"content", "style", "tv", "chroma", "temporal", "total"}
     for name, value in expected.items():
         assert terms[name].item() == pytest.approx(value.item(), rel=1e-5), name
         assert value.item() > 0, name  # every term contributes
@@ -190,6 +230,7 @@ def test_objective_with_masked_styles(tiny_net) -> None:
     settings = EngineSettings(
         content_layers=("relu2_1",),
         style_layers=("relu1_1", "relu2_1"),
+        style_balance=0.0,  # the plain per-layer weights (the balance: tested above)
         weights=LossWeights(content=1.0, style=7.0, tv=0.0),
     )
     targets = build_style_targets(

@@ -92,7 +92,7 @@ def test_callback_once_per_iteration(objective, content, optimizer) -> None:
     result = optimize(objective, content, settings=settings, callback=seen.append)
     assert [p.iteration for p in seen] == list(range(1, 8))
     assert all(p.total_iterations == 7 for p in seen)
-    assert all(set(p.losses) == {"content", "style", "tv", "total"} for p in seen)
+    assert all(set(p.losses) == {"content", "style", "tv", "chroma", "total"} for p in seen)
     assert result.iterations == 7
     assert result.stop_reason == "iterations"
     assert result.history == [p.losses["total"] for p in seen]

@@ -127,3 +127,37 @@ def test_look_measures_a_small_stylisation(tmp_path: Path) -> None:
     assert report["size"] == "48x48"
     assert [scale[:2] for scale in report["scales"]] == [[34, 34], [48, 48]]  # from 32 px
     assert {"speckle_ratio", "style_ratio", "content_ratio"} <= set(report)
+
+
+def test_look_measures_every_frame_of_a_folder(tmp_path: Path) -> None:
+    """``--measure FOLDER``: each frame against the same-named source frame, then the worst
+    speckle ratio; a speckled frame stands out from a smooth one."""
+    import json
+    import os
+    import subprocess
+
+    import cv2
+    import numpy as np
+
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS.parent)}
+    style = SCRIPTS.parent / "sample_videos" / "stained_glass.png"
+    (tmp_path / "content").mkdir()
+    (tmp_path / "frames").mkdir()
+    source = cv2.resize(cv2.imread(str(style)), (64, 48), interpolation=cv2.INTER_AREA)
+    noise = np.random.default_rng(0).integers(-120, 121, source.shape)
+    for name, frame in (("000001.png", source),
+                        ("000002.png", np.clip(source + noise, 0, 255).astype(np.uint8))):
+        cv2.imwrite(str(tmp_path / "content" / name), source)
+        cv2.imwrite(str(tmp_path / "frames" / name), frame)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "look.py"), str(tmp_path / "content"), str(style),
+         "--measure", str(tmp_path / "frames"), "--json"],
+        capture_output=True, text=True, env=env, timeout=600, check=True,
+    )
+    lines = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    assert [line.get("frame") for line in lines[:2]] == ["000001.png", "000002.png"]
+    clean, noisy = (line["speckle_ratio"] for line in lines[:2])
+    assert clean < 1.5 and noisy > 1.5 * clean  # the style itself, then with colour noise
+    assert lines[0]["content_ratio"] == 0.0  # frame 1 is its own content
+    assert lines[2] == {"content": "content", "style": "stained_glass.png", "frames": 2,
+                        "worst_speckle_ratio": noisy}

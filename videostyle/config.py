@@ -7,7 +7,8 @@ Loss weights are in this project's own units: images in ``[0, 1]`` RGB and the m
 normalisations documented in :mod:`videostyle.losses` (content: mean over ``C*H*W``
 activations of relu4_2; style: mean over the ``C^2`` entries of Gram matrices normalised
 by ``C*H*W``; tv: mean squared neighbour difference in ``[0, 1]`` pixels (see
-``DEFAULT_TV_WEIGHT`` for the reference's weight in these units); temporal: mean
+``DEFAULT_TV_WEIGHT`` for the reference's weight in these units); chroma: the same of
+the BT.601 chroma channels; temporal: mean
 over ``C*H*W`` of weighted squared pixel differences in ``[0, 1]``). The defaults were
 chosen on the bundled VGG-16 at 256-512 px; other networks are calibrated onto its
 activation scale when they load (``videostyle.networks.feature_scales``).
@@ -27,7 +28,10 @@ STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "re
 #: Default style and total-variation weights (content weight 1), chosen on the bundled
 #: VGG-16. Other networks are calibrated onto its activation scale when they load
 #: (``videostyle.networks.feature_scales``), so the same defaults serve them.
-DEFAULT_STYLE_WEIGHT = 3.0
+DEFAULT_STYLE_WEIGHT = 0.85
+#: Balance of the style layers (``EngineSettings.style_balance``). At 0.5 the deep layers
+#: join in, and at equal style distance the result keeps more of the photo (docs/look.md).
+DEFAULT_STYLE_BALANCE = 0.5
 
 #: Total variation. The reference (Johnson's neural-style, used by Ruder et al.) weights it
 #: 1e-3 on 0-255 Caffe pixels, summed over the image, against content weight 5 on Caffe
@@ -39,6 +43,11 @@ DEFAULT_STYLE_WEIGHT = 3.0
 #: 256 px, docs/look.md) at a small cost in style, where 100 (the former default)
 #: weighted the term at 1e-4 of the objective and did nothing.
 DEFAULT_TV_WEIGHT = 2e4
+#: Total variation of the chroma channels alone (Cr, Cb; same units as tv), on top of tv:
+#: smooths the colour noise that reads as speckle, most visible with paintings of smooth
+#: colour (Matisse: chroma neighbour difference 2.8 -> 1.6 times the painting's at 256 px),
+#: while the luminance keeps its brush texture (docs/look.md).
+DEFAULT_CHROMA_WEIGHT = 2e5
 
 #: Padding of the loss network's convolutions: replicate in the first one, so the frame's
 #: border is no edge to the network (zero padding draws streaks along the bottom and left
@@ -57,6 +66,7 @@ class LossWeights:
     content: float = 1.0
     style: float = DEFAULT_STYLE_WEIGHT
     tv: float = DEFAULT_TV_WEIGHT
+    chroma: float = DEFAULT_CHROMA_WEIGHT
     temporal: float = 0.0
 
 
@@ -94,10 +104,11 @@ class EngineSettings:
     content_layers: tuple[str, ...] = CONTENT_LAYERS
     style_layers: tuple[str, ...] = STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None: equal, summing to 1
-    #: ``none``: each style layer's loss is its mean squared Gram error; ``target``: that
-    #: error over the mean squared entry of the layer's target Gram matrix (a relative
-    #: error, so the deep layers, whose Gram entries are tiny, count as much as the others)
-    style_normalization: Literal["none", "target"] = "none"
+    #: how much the style layers with small Gram entries (the deep ones: large strokes)
+    #: gain: each layer's weight times ``(m_max / m_l) ** style_balance`` with ``m_l`` the
+    #: mean squared entry of its target Gram matrix (:mod:`videostyle.losses`); 0: the
+    #: plain sum, where relu3_1 outweighs relu5_1 ~10^4 to 1; 1: relative errors
+    style_balance: float = DEFAULT_STYLE_BALANCE
     #: weight of the style's channel means next to its Gram matrices (0: Gram only)
     style_mean_weight: float = 0.0
     #: the loss network's convolutions: ``auto`` (bfloat16 autocast on CUDA, float32

@@ -12,9 +12,17 @@ a 128 px preview to a 2K frame.
   are multiplied by the mask first and the normalisation uses the mask's area
   ``C * sum(m)`` instead of the frame's.
 * style (ibid., eq. 4-5): ``sum_l w_l * mean((G_l - A_l)^2)`` over the ``C_l^2`` entries.
+* balance of the style layers: each layer's weight times ``(m_max / m_l) ** b`` with
+  ``m_l`` the mean squared entry of the layer's target Gram matrix and ``m_max`` the
+  largest over the layers. The Gram entries of VGG's deep layers are orders of magnitude
+  smaller than relu3_1's, so with ``b = 0`` (Gatys's plain sum) the deep layers, which
+  carry the large strokes, are all but absent; ``b = 1`` weighs every layer's relative
+  error equally.
 * style means (optional, on top of the Gram matrices): ``sum_l w_l * mean((mu_l - m_l)^2)``
   over the ``C_l`` channel means ``mu_l`` (with a mask: mask-weighted means).
-* total variation: mean squared difference of horizontally and vertically adjacent pixels.
+* total variation: mean squared difference of horizontally and vertically adjacent pixels;
+  chroma total variation: the same of the image's BT.601 chroma channels (Cr, Cb), the
+  per-pixel colour speckle that reads as noise, not as brush strokes.
 * temporal (Ruder, Dosovitskiy & Brox 2016, eq. 7): ``(1/D) sum_k c_k (x_k - w_k)^2`` with
   ``D = C * H * W``, ``w`` the warped earlier stylised frame and ``c`` the per-pixel
   consistency weights.
@@ -79,11 +87,34 @@ def style_loss(
     return total
 
 
+def balanced_layer_weights(
+    layer_weights: Mapping[str, float], targets: Mapping[str, torch.Tensor], balance: float
+) -> dict[str, float]:
+    """``layer_weights`` times ``(m_max / m_l) ** balance`` (see the module docstring): the
+    layer with the largest Gram entries keeps its weight, the others gain."""
+    if balance == 0:
+        return dict(layer_weights)
+    scale = {n: max(float(targets[n].pow(2).mean()), 1e-30) for n in layer_weights}
+    top = max(scale.values())
+    return {n: w * (top / scale[n]) ** balance for n, w in layer_weights.items()}
+
+
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
     """Mean squared difference of neighbouring pixels of ``(N, C, H, W)``, both directions."""
     dy = image[:, :, 1:, :] - image[:, :, :-1, :]
     dx = image[:, :, :, 1:] - image[:, :, :, :-1]
     return dy.pow(2).mean() + dx.pow(2).mean()
+
+
+#: Rows of the chroma channels (Cr, Cb) of BT.601 YCrCb from RGB, without the offset.
+CHROMA = ((0.5, -0.418688, -0.081312), (-0.168736, -0.331264, 0.5))
+
+
+def chroma_tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """:func:`tv_loss` of the chroma channels (Cr, Cb) of an RGB ``(N, 3, H, W)`` image:
+    colour noise between neighbours, leaving the luminance's brush texture alone."""
+    chroma = torch.einsum("kc,nchw->nkhw", image.new_tensor(CHROMA), image)
+    return tv_loss(chroma)
 
 
 def temporal_loss(

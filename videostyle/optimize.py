@@ -17,7 +17,9 @@ from .config import EngineSettings, LossWeights, OptimizerSettings
 from .errors import InputError, OptimizationError, opt
 from .lbfgs import LBFGS
 from .losses import (
+    balanced_layer_weights,
     channel_means,
+    chroma_tv_loss,
     content_loss,
     gram,
     resize_mask,
@@ -197,6 +199,10 @@ def _tv(obj: Objective, image: torch.Tensor, feats: dict[str, torch.Tensor]) -> 
     return tv_loss(image)
 
 
+def _chroma(obj: Objective, image: torch.Tensor, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    return chroma_tv_loss(image)
+
+
 def _temporal(
     obj: Objective, image: torch.Tensor, feats: dict[str, torch.Tensor]
 ) -> torch.Tensor | None:
@@ -211,7 +217,8 @@ def _temporal(
 #: :class:`~videostyle.config.LossWeights` that weighs it) and its function. A new term is
 #: one function here, one entry in this tuple and one weight in ``LossWeights``.
 TERMS: tuple[tuple[str, TermFn], ...] = (
-    ("content", _content), ("style", _style), ("tv", _tv), ("temporal", _temporal),
+    ("content", _content), ("style", _style), ("tv", _tv), ("chroma", _chroma),
+    ("temporal", _temporal),
 )
 
 
@@ -246,14 +253,8 @@ class Objective:
                 name: (f.shape[-1], f.shape[-2])
                 for name, f in network(content, self.style_layers).items()
             }
-        # Relative normalisation: each layer's squared Gram error over its target's mean
-        # squared entry, so that every layer counts (the deep layers' Gram entries are
-        # orders of magnitude smaller than relu2_1's and relu3_1's).
         self.target_layer_weights: list[dict[str, float]] = [
-            self.layer_weights if settings.style_normalization == "none" else {
-                name: w / max(float(t.grams[name].pow(2).mean()), 1e-12)
-                for name, w in self.layer_weights.items()
-            }
+            balanced_layer_weights(self.layer_weights, t.grams, settings.style_balance)
             for t in self.styles
         ]
         self.layer_masks: list[dict[str, torch.Tensor] | None] = [

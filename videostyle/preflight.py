@@ -173,6 +173,7 @@ def check_values(image: ImageSettings, **more: float) -> None:
     """Every weight and scale a finite number >= 0 (NaN and inf would poison the loss)."""
     w = image.engine.weights
     values = {"content_weight": w.content, "style_weight": w.style, "tv_weight": w.tv,
+              "chroma_weight": w.chroma, "style_balance": image.engine.style_balance,
               "style_scale": image.style_scale,
               "tolerance": image.engine.optimizer.tolerance, **more}
     for name, value in values.items():

@@ -1,17 +1,17 @@
 """Look development: one frame rendered for every combination of a few settings, and a
 labelled contact sheet of them.
 
-``--vary style_weight=1,3,10 --vary style_scale=0.5,1`` gives six variants. Each is a
+``--vary style_weight=0.5,1,2 --vary style_scale=0.5,1`` gives six variants. Each is a
 one-frame render (``--frames N:N``, the draft preset unless ``--size``/``--iterations``
 say otherwise) through the same :class:`~videostyle.pipeline.Renderer` as a render, into
 ``SHEET.preview/`` beside the sheet: ``KEY.N.png`` (the variant) and ``KEY.videostyle/``
-(its run folder), where KEY names the values (``style_weight-3_style_scale-0.5``). So a
+(its run folder), where KEY names the values (``style_weight-1_style_scale-0.5``). So a
 preview never touches a render's run folder, and running it again with one more value
 renders only the new variants.
 
 The sheet: variants in a grid, one row per combination of all but the last ``--vary``,
 one column per value of the last; under each tile one line per varied setting
-(``style_weight=3``).
+(``style_weight=1``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Variant:
 
     @property
     def key(self) -> str:
-        """A file-name-safe name of the values (``style_weight-3_style_scale-0.5``)."""
+        """A file-name-safe name of the values (``style_weight-1_style_scale-0.5``)."""
         parts = (f"{name}-{value}" for name, value in self.values)
         return re.sub(r"[^A-Za-z0-9._=-]", "_", "_".join(parts))
 

@@ -368,10 +368,12 @@ def _image_settings(
         pooling=given.get("pooling", EngineSettings.pooling),
         padding=given.get("padding", EngineSettings.padding),
         precision=given.get("precision", EngineSettings.precision),
+        style_balance=float(given.get("style_balance", EngineSettings.style_balance)),
         weights=LossWeights(
             content=float(given.get("content_weight", LossWeights.content)),
             style=float(given.get("style_weight", LossWeights.style)),
             tv=float(given.get("tv_weight", LossWeights.tv)),
+            chroma=float(given.get("chroma_weight", LossWeights.chroma)),
         ),
         optimizer=optimizer,
         seed=int(given.get("seed", EngineSettings.seed)),

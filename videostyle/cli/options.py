@@ -128,6 +128,13 @@ STYLE_WEIGHT = Opt("style_weight", float, _WEIGHTS.style, "Weight of the style l
                    extra={"min": 0.0})
 TV_WEIGHT = Opt("tv_weight", float, _WEIGHTS.tv, "Weight of total variation.",
                 extra={"min": 0.0})
+CHROMA_WEIGHT = Opt("chroma_weight", float, _WEIGHTS.chroma, "Weight of the total variation "
+                    "of the colour (chroma) channels alone: removes colour speckle, keeps "
+                    "the brush texture.", extra={"min": 0.0})
+STYLE_BALANCE = Opt("style_balance", float, _ENGINE.style_balance, "How much the deep style "
+                    "layers (the large strokes) count: each layer's weight times (m_max / m)^B, "
+                    "m its Gram entries' mean square; 0: plain sum (small strokes), 1: every "
+                    "layer's relative error equal.", extra={"min": 0.0, "max": 2.0})
 COLORS = Opt("original_colors", Colors | None, None, "Keep the content's colours (colour space).",
              decls=("--original-colors",))
 NETWORK = Opt("network", Network, Network(_ENGINE.network), "Loss network.")
@@ -155,8 +162,8 @@ TOLERANCE = Opt("tolerance", float, _OPT.tolerance,
 QUIET = Opt("quiet", bool, False, "No progress output.", decls=("--quiet", "-q"))
 
 #: The loss and network options, in the order both commands list them.
-ENGINE_OPTIONS = (CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, STYLE_WEIGHTS, STYLE_SCALE,
-                  START_SIZE)
+ENGINE_OPTIONS = (CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, CHROMA_WEIGHT, STYLE_BALANCE,
+                  STYLE_WEIGHTS, STYLE_SCALE, START_SIZE)
 NETWORK_OPTIONS = (COLORS, NETWORK, WEIGHTS, POOLING, PADDING, DEVICE, PRECISION, SEED,
                    TOLERANCE, LBFGS_HISTORY)
 

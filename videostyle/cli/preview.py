@@ -21,7 +21,7 @@ PREVIEW_OPTIONS = (
     o.Opt("frame", int, ..., "The frame to look at: a video's from 1, a sequence's by the "
           "numbers in its file names (plate.1001.exr: 1001)."),
     o.Opt("vary", list[str], ..., "SETTING=V1,V2,...: render every value; repeat for more "
-          "settings (every combination is rendered), e.g. --vary style_weight=1,3,10.",
+          "settings (every combination is rendered), e.g. --vary style_weight=0.5,1,2.",
           extra={"metavar": "SETTING=VALUES"}),
     o.Opt("output", Path | None, None, "Contact sheet (PNG) [default: SOURCE name + "
           "_preview.png, here]; the variants and their run folders go in SHEET.preview/ "
