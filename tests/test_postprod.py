@@ -378,8 +378,8 @@ def test_preview_sheet_variants_and_their_render_commands(
     sheet = tmp_path / "look.png"
     look = ("--size", "24", "--iterations", "4")
     code, out, err = cli("preview", source, "-s", style, "--frame", "1002", "-o", sheet,
-                         "--vary", "style_weight=1,1000", "--vary", "style-scale=0.5,1,2",
-                         "--tv-weight", "0", *look)
+                         "--vary", "style_weight=0.01,1000", "--vary", "style-scale=0.5,1,2",
+                         "--tv-weight", "0", "--chroma-weight", "0", *look)
     assert code == 0, err
     folder = tmp_path / "look.preview"
     images = sorted(folder.glob("*.1002.png"))
@@ -393,7 +393,7 @@ def test_preview_sheet_variants_and_their_render_commands(
     cell_h = h + 2 * LABEL_LINE
     cell_w = (grid.shape[1] - 4 * GAP) // 3
     assert grid.shape[0] == 2 * cell_h + 3 * GAP  # 2 rows (style_weight) x 3 columns
-    order = [f"style_weight-{sw}_style_scale-{ss}.1002.png" for sw in (1, 1000)
+    order = [f"style_weight-{sw}_style_scale-{ss}.1002.png" for sw in (0.01, 1000)
              for ss in ("0.5", 1, 2)]
     for index, name in enumerate(order):
         row, col = divmod(index, 3)
