@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from videostyle.config import (
+    DEFAULT_CHROMA_WEIGHT,
     DEFAULT_PADDING,
     DEFAULT_START_SIZE,
     DEFAULT_STYLE_BALANCE,
@@ -61,7 +62,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--content-weight", type=float, default=1.0)
     parser.add_argument("--style-weight", type=float, default=DEFAULT_STYLE_WEIGHT)
     parser.add_argument("--tv-weight", type=float, default=DEFAULT_TV_WEIGHT)
-    parser.add_argument("--chroma-weight", type=float, default=LossWeights.chroma)
+    parser.add_argument("--chroma-weight", type=float, default=DEFAULT_CHROMA_WEIGHT)
     parser.add_argument("--style-scale", type=float, default=1.0)
     parser.add_argument("--network", default="vgg16", choices=("vgg16", "vgg19"))
     parser.add_argument("--pooling", default="max", choices=("max", "avg"))
