@@ -45,9 +45,10 @@ DEFAULT_STYLE_BALANCE = 0.5
 DEFAULT_TV_WEIGHT = 2e4
 #: Total variation of the chroma channels alone (Cr, Cb; same units as tv), on top of tv:
 #: smooths the colour noise that reads as speckle, most visible with paintings of smooth
-#: colour (Matisse: chroma neighbour difference 2.8 -> 1.6 times the painting's at 256 px),
-#: while the luminance keeps its brush texture (docs/look.md).
-DEFAULT_CHROMA_WEIGHT = 2e5
+#: colour (Matisse: chroma neighbour difference 2.8 -> 1.3 times the painting's at 256 px;
+#: the Scream 1.55 at 2e5, 1.4 at 3e5), while the luminance keeps its brush texture
+#: (docs/look.md).
+DEFAULT_CHROMA_WEIGHT = 3e5
 
 #: Padding of the loss network's convolutions: replicate in the first one, so the frame's
 #: border is no edge to the network (zero padding draws streaks along the bottom and left
