@@ -24,8 +24,11 @@ Both first-frame runs minimise the same objective (default weights, the same sty
 targets at the full size); both final losses are computed by :func:`final_loss` at the
 full size in float32. Timing covers the optimisation and the per-scale style targets,
 not loading the network. ``--lbfgs`` adds the package's L-BFGS against
-``torch.optim.LBFGS``; ``--render N`` renders N frames through the pipeline and reports
-the share of the wall time the optimiser was not running (the device's idle share).
+``torch.optim.LBFGS``; ``--solver N`` times the solver alone (N steps on a quadratic with
+the frame's number of unknowns, the median of the steps made with the history full: the
+cost of the stored pairs, which the network's FLOP floor leaves out); ``--render N``
+renders N frames through the pipeline and reports the share of the wall time the optimiser
+was not running (the device's idle share).
 
     python scripts/bench.py --size 320x180 --device cpu --json
 """
@@ -56,6 +59,7 @@ from videostyle.config import (
     EngineSettings,
     OptimizerSettings,
 )
+from videostyle.lbfgs import LBFGS
 from videostyle.networks import LossNetwork, load_network, resolve_device
 from videostyle.optimize import (
     Objective,
@@ -211,7 +215,8 @@ class Bench:
     def per_iteration(self, iterations: int) -> float:
         objective = Objective(self.net, content=self.content, styles=self.targets(self.size),
                               settings=self.image.engine)
-        settings = OptimizerSettings(iterations=iterations, tolerance=0.0)
+        settings = dataclasses.replace(self.image.engine.optimizer, iterations=iterations,
+                                       tolerance=0.0)
         optimize(objective, self.content, settings=settings)  # warm-up
         result, seconds = timed(self.device,
                                 lambda: optimize(objective, self.content, settings=settings))
@@ -277,6 +282,27 @@ def compare_lbfgs(bench: Bench, iterations: int) -> dict[str, float]:
             "torch_seconds_per_iteration": theirs_s / iterations, "torch_loss": theirs}
 
 
+def solver_step_seconds(device: torch.device, size: tuple[int, int], steps: int,
+                        history: int) -> float:
+    """The package's L-BFGS alone, on a badly conditioned quadratic with one unknown per
+    pixel and channel: the median time of the steps after the first ``history``."""
+    n = 3 * size[0] * size[1]
+    gen = torch.Generator(device=device).manual_seed(0)
+    curvature = torch.rand(n, generator=gen, device=device) ** 4 + 1e-6
+    x = torch.ones(n, device=device, requires_grad=True)
+
+    def closure() -> float:
+        x.grad = curvature * x.detach()
+        return float((0.5 * curvature * x.detach() ** 2).sum())
+
+    solver = LBFGS(x, history_size=history)
+    times = []
+    for _ in range(history + steps):
+        _, seconds = timed(device, lambda: solver.step(closure))
+        times.append(seconds)
+    return float(np.median(times[history:]))
+
+
 def render_frames(source: Path, style: Path, n: int, size: tuple[int, int],
                   net: LossNetwork, device: torch.device) -> dict[str, float]:
     """``n`` frames through the pipeline with the standard preset at ``size``: wall time
@@ -317,6 +343,11 @@ def main() -> None:
     parser.add_argument("--reference-iterations", type=int, default=REFERENCE_ITERATIONS)
     parser.add_argument("--lbfgs", type=int, default=0, metavar="N",
                         help="also compare with torch.optim.LBFGS over N iterations")
+    parser.add_argument("--solver", type=int, default=0, metavar="N",
+                        help="also time N steps of the solver alone, its history full")
+    parser.add_argument("--lbfgs-history", type=int, default=OptimizerSettings().lbfgs_history,
+                        help="pairs L-BFGS keeps in the default runs and --solver (the "
+                        "reference keeps 100)")
     parser.add_argument("--render", type=int, default=0, metavar="N",
                         help="also render N frames through the pipeline")
     parser.add_argument("--memory-fraction", type=float, default=None,
@@ -329,8 +360,10 @@ def main() -> None:
         torch.cuda.set_per_process_memory_fraction(args.memory_fraction, device)
     net = load_network("vgg16", device=device, precision=args.precision)
     frames = frames_of(args.source, 1, 2, args.size)
-    image = ImageSettings(size=None, engine=dataclasses.replace(EngineSettings(),
-                                                                precision=args.precision))
+    engine = EngineSettings()
+    engine = dataclasses.replace(engine, precision=args.precision, optimizer=dataclasses.replace(
+        engine.optimizer, lbfgs_history=args.lbfgs_history))
+    image = ImageSettings(size=None, engine=engine)
     bench = Bench(net, device, args.size, to_tensor(frames[0], device), read_image(args.style),
                   image)
     dtype = net.autocast or torch.float32
@@ -338,6 +371,7 @@ def main() -> None:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "size": list(args.size), "dtype": str(dtype).removeprefix("torch."),
+        "lbfgs_history": args.lbfgs_history,
     }
     layers = sorted(set(image.engine.style_layers) | set(image.engine.content_layers))
     flops = iteration_flops(net, args.size, layers)
@@ -365,6 +399,10 @@ def main() -> None:
     if args.lbfgs:
         log(f"L-BFGS against torch.optim.LBFGS, {args.lbfgs} iterations ...")
         out.update(compare_lbfgs(bench, args.lbfgs))
+    if args.solver:
+        log(f"the solver alone, {args.solver} steps with {args.lbfgs_history} pairs ...")
+        out["solver_seconds_per_step"] = solver_step_seconds(device, args.size, args.solver,
+                                                             args.lbfgs_history)
     if args.render:
         log(f"rendering {args.render} frames ...")
         out.update(render_frames(args.source, args.style, args.render, args.size, net, device))

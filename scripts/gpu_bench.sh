@@ -8,7 +8,9 @@ device="${1:-cuda}"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >&2
 python -m pytest -q tests/test_plate.py -k "bf16 or precision" >&2  # AMP keeps float32 Grams
 python scripts/bench.py --device "$device" --size 512x288 --lbfgs 50 --render 6 --json
-python scripts/bench.py --device "$device" --size 1920x1080 --json
+python scripts/bench.py --device "$device" --size 1920x1080 --solver 30 --json
+python scripts/bench.py --device "$device" --size 1920x1080 --lbfgs-history 20 \
+    --skip-reference --json                     # a shorter history: its time and its loss
 python scripts/bench.py --device "$device" --size 1920x1080 --precision float32 \
     --skip-reference --json                     # the speed-up of bf16, and its loss
 python scripts/bench.py --device "$device" --size 3840x2160 --skip-reference \

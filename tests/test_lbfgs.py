@@ -184,3 +184,59 @@ def test_the_scale_of_the_loss_does_not_stop_the_search(curvature: float) -> Non
         steps += 1
     assert steps >= 5
     assert float(x.detach().abs().max()) < 1e-100
+
+
+def test_kept_products_equal_the_products_of_the_stored_pairs() -> None:
+    # Sᵀg, Yᵀg and the new pair's sᵀyᵢ are updated from small matrices, not recomputed from
+    # the pairs: after every step they must still equal the products computed afresh.
+    rng = np.random.default_rng(1)
+    n = 300
+    curvatures = torch.from_numpy(rng.uniform(0.01, 1.0, size=n))
+    x = torch.from_numpy(rng.normal(size=n)).requires_grad_(True)
+
+    def closure() -> float:
+        x.grad = curvatures * x.detach() + 0.1 * torch.sin(x.detach())
+        return float(0.5 * (curvatures * x.detach() ** 2).sum() - 0.1 * torch.cos(x.detach()).sum())
+
+    solver = LBFGS(x, history_size=7)
+    for _ in range(40):  # the store fills, then its oldest pairs are replaced
+        assert solver.step(closure) is not None
+        assert solver._pairs is not None and solver._grad is not None
+        k = solver._count
+        steps, changes = solver._pairs[0, :k], solver._pairs[1, :k]
+        close = {"rtol": 1e-8, "atol": 1e-10}
+        if not solver._stale:
+            torch.testing.assert_close(solver._sg[:k], steps @ solver._grad, **close)
+            torch.testing.assert_close(solver._yg[:k], changes @ solver._grad, **close)
+        torch.testing.assert_close(solver._sy[:k, :k], steps @ changes.T, **close)
+        torch.testing.assert_close(solver._yy[:k, :k], changes @ changes.T, **close)
+
+
+def test_a_step_reads_the_stored_pairs_for_one_product() -> None:
+    # At a 1080p frame the pairs are gigabytes: a step multiplies them with one vector (y)
+    # and forms the direction from them; the products with the gradient are kept.
+    x = torch.tensor([3.0, -2.0, 1.0, 0.5], dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor([1.0, 4.0, 9.0, 0.3], dtype=torch.float64)
+
+    def closure() -> float:
+        x.grad = scale * x.detach() + x.detach() ** 3
+        return float((0.5 * scale * x.detach() ** 2 + 0.25 * x.detach() ** 4).sum())
+
+    solver = LBFGS(x, history_size=3)
+    calls = 0
+    products = solver._products
+
+    def counted(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal calls
+        calls += 1
+        return products(v)
+
+    solver._products = counted  # type: ignore[method-assign]
+    made = 0
+    for _ in range(8):
+        stored, refresh, before = solver._count, solver._stale, calls
+        if solver.step(closure) is None:
+            break
+        made += 1
+        assert calls - before == (0 if stored == 0 else 1 + refresh)
+    assert made >= 5

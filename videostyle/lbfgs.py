@@ -12,8 +12,13 @@ representation of Byrd, Nocedal & Schnabel (1994, Theorem 2.2):
 with S, Y the stored steps and gradient changes (oldest first), R the upper triangle of
 SᵀY, D its diagonal and γ = sᵀy / yᵀy of the newest pair. The large vectors take
 matrix-vector products only (no matrix-matrix product, so a TF32 setting for matmul does
-not touch them); the small (m × m) algebra runs in float64. The host waits for the device
-a fixed few times per iteration, whatever the number of pairs: for each loss evaluation's
+not touch them); the small (m × m) algebra runs in float64. At large frames the pairs
+are the solver's cost (24 bytes per pixel per pair: 5 GB at 1080p with 100 pairs), so an
+iteration reads them twice (3.5 times when every product was formed afresh): once for Sᵀy
+and Yᵀy, which the store needs, and once for S a − γ Y w. Sᵀg and Yᵀg of the next
+gradient follow from them (it is g + y), and the new step's products with the stored
+changes follow from the small matrices. The host waits for the device a fixed few times
+per iteration, whatever the number of pairs: for each loss evaluation's
 loss and directional derivative (the line search decides on them), and for the slope of
 the new direction and the pair's sᵀy and yᵀy.
 
@@ -36,6 +41,9 @@ C2 = 0.9
 MAX_EVALUATIONS = 25
 #: A stored pair needs this much curvature, sᵀy (as torch.optim.LBFGS).
 MIN_CURVATURE = 1e-10
+#: The products of the pairs with the gradient are updated, not recomputed, until the
+#: gradient's norm falls below this fraction of its norm when they were last computed.
+REFRESH = 0.1
 
 
 @dataclass
@@ -82,6 +90,17 @@ class LBFGS:
         self._sy = torch.zeros(history_size, history_size, dtype=torch.float64,
                                device=x.device)  # [i, j] = s_i · y_j, slot order
         self._yy = torch.zeros_like(self._sy)  # [i, j] = y_i · y_j
+        # s_i · g and y_i · g for the current gradient, slot order: kept up to date from
+        # the products the store needs anyway (g_new = g + y), so that an iteration reads
+        # the stored pairs twice (Sᵀy and Yᵀy; the direction's S a − γ Y w), not four times.
+        self._sg = torch.zeros(history_size, dtype=torch.float64, device=x.device)
+        self._yg = torch.zeros_like(self._sg)
+        # The updates lose the products' relative precision as the gradient shrinks
+        # (Sᵀg is then a difference of far larger numbers): once |g|² falls below
+        # REFRESH² times its value when they were last exact, they are computed anew.
+        self._exact_gg = 0.0
+        self._stale = False
+        self._grad_gg = 0.0  # |g|² of the current gradient (once a step has been made)
         self._count = 0  # pairs stored
         self._oldest = 0  # slot of the oldest pair once the store is full
         self._gamma = 1.0
@@ -90,11 +109,28 @@ class LBFGS:
 
     # -- the direction -------------------------------------------------------------------
 
-    def _store(self, s: torch.Tensor, y: torch.Tensor) -> None:
-        """Add the pair (s, y); the oldest one goes when ``history_size`` are stored."""
-        m = self.history_size
+    def _products(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Sᵀv, Yᵀv) over the stored pairs, slot order, float64: one read of the store."""
+        assert self._pairs is not None
+        k = self._count
+        return (self._pairs[0, :k] @ v).double(), (self._pairs[1, :k] @ v).double()
+
+    def _store(
+        self, s: torch.Tensor, y: torch.Tensor,
+        known: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    ) -> int:
+        """Add the pair (s, y) and return its slot; the oldest pair goes when
+        ``history_size`` are stored. ``known``: (Yᵀs, Sᵀy, Yᵀy) over the pairs stored before
+        this one, when the caller has them (otherwise they are computed here)."""
+        m, k = self.history_size, self._count
+        if known is None:
+            known = (
+                (self._products(s)[1], *self._products(y)) if k
+                else (self._sy.new_zeros(0),) * 3
+            )
+        y_s, s_y, y_y = known
         capacity = 0 if self._pairs is None else self._pairs.shape[1]
-        if self._count == capacity < m:
+        if k == capacity < m:
             # Short runs (a draft's dozen iterations) keep 16 slots; longer ones all m, in
             # one step so that two large buffers are alive together only once.
             grown = torch.zeros((2, m if capacity else min(m, 16), s.numel()), dtype=s.dtype,
@@ -103,43 +139,51 @@ class LBFGS:
                 grown[:, :capacity] = self._pairs
             self._pairs = grown
         assert self._pairs is not None
-        if self._count < m:
+        if k < m:
             slot = self._count
             self._count += 1
-        else:
+        else:  # the oldest pair's row and column are all overwritten below
             slot = self._oldest
             self._oldest = (self._oldest + 1) % m
         self._pairs[0, slot] = s
         self._pairs[1, slot] = y
-        k = self._count  # slots 0..k-1 hold pairs (all m once the store is full)
-        steps, changes = self._pairs[0, :k], self._pairs[1, :k]
-        s_new_y = (changes @ s).double()  # s_new · y_i
-        s_y_new = (steps @ y).double()  # s_i · y_new
-        y_y_new = (changes @ y).double()
-        self._sy[slot, :k] = s_new_y
-        self._sy[:k, slot] = s_y_new
-        self._yy[slot, :k] = y_y_new
-        self._yy[:k, slot] = y_y_new
+        self._sy[slot, :k] = y_s  # s_new · y_i
+        self._sy[:k, slot] = s_y  # s_i · y_new
+        self._yy[slot, :k] = y_y
+        self._yy[:k, slot] = y_y
+        self._sy[slot, slot] = s.dot(y).double()
+        self._yy[slot, slot] = y.dot(y).double()
+        return slot
 
     def inverse_hessian_times(self, g: torch.Tensor) -> torch.Tensor:
         """H g for the stored pairs (γ g when there are none)."""
         if self._count == 0 or self._pairs is None:
             return g * self._gamma
+        return self._compact(g, *self._products(g))[0]
+
+    def _compact(
+        self, g: torch.Tensor, s_g: torch.Tensor, y_g: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """H g from g and its products with the pairs (Sᵀg, Yᵀg, slot order), and Yᵀ(H g),
+        which follows from the small matrices without reading the pairs again."""
+        assert self._pairs is not None
         k, shift, gamma = self._count, self._oldest, self._gamma
         steps, changes = self._pairs[0, :k], self._pairs[1, :k]
         # Oldest first: rolling the slot order by the oldest slot gives the age order (the
         # oldest slot is 0 until the store is full and k = history_size).
-        s_g = torch.roll((steps @ g).double(), -shift)
-        y_g = torch.roll((changes @ g).double(), -shift)
-        sy = torch.roll(self._sy[:k, :k], (-shift, -shift), (0, 1))
-        yy = torch.roll(self._yy[:k, :k], (-shift, -shift), (0, 1))
+        sy_slots, yy_slots = self._sy[:k, :k], self._yy[:k, :k]
+        sy = torch.roll(sy_slots, (-shift, -shift), (0, 1))
+        yy = torch.roll(yy_slots, (-shift, -shift), (0, 1))
         r = torch.triu(sy)
-        w = torch.linalg.solve_triangular(r, s_g[:, None], upper=True)[:, 0]
-        inner = torch.diagonal(sy) * w + gamma * (yy @ w) - gamma * y_g
+        w = torch.linalg.solve_triangular(r, torch.roll(s_g, -shift)[:, None], upper=True)[:, 0]
+        inner = torch.diagonal(sy) * w + gamma * (yy @ w) - gamma * torch.roll(y_g, -shift)
         a = torch.linalg.solve_triangular(r.T, inner[:, None], upper=False)[:, 0]
         # Back to slot order: γ g + S a − γ Y w.
-        hg = torch.addmv(g, steps.T, torch.roll(a, shift).to(g.dtype), beta=gamma)
-        return hg.addmv_(changes.T, torch.roll(-gamma * w, shift).to(g.dtype))
+        a, w = torch.roll(a, shift), torch.roll(w, shift)
+        hg = torch.addmv(g, steps.T, a.to(g.dtype), beta=gamma)
+        hg.addmv_(changes.T, (-gamma * w).to(g.dtype))
+        # Yᵀ(H g) = γ Yᵀg + (YᵀS) a − γ (YᵀY) w, with (YᵀS)[i, j] = s_j · y_i.
+        return hg, gamma * y_g + sy_slots.T @ a - gamma * (yy_slots @ w)
 
     def forget(self) -> None:
         """Drop the stored pairs (the next direction is the steepest descent)."""
@@ -164,12 +208,18 @@ class LBFGS:
             self._loss, self._grad = evaluate()
         loss, grad = self._loss, self._grad
         start = x.detach().clone()
+        y_hg = grad.new_zeros(0)  # Yᵀ(H g) of the L-BFGS direction
         while True:
             if self._count == 0:
                 direction = grad.neg()
                 first = min(1.0, 1.0 / max(float(grad.abs().sum()), 1e-300)) * self.lr
             else:
-                direction = self.inverse_hessian_times(grad).neg_()
+                k = self._count
+                if self._stale:
+                    self._sg[:k], self._yg[:k] = self._products(grad)
+                    self._exact_gg, self._stale = self._grad_gg, False
+                hg, y_hg = self._compact(grad, self._sg[:k], self._yg[:k])
+                direction = hg.neg_()
                 first = self.lr
             slope = float(grad.dot(direction))
             accepted: _Trial | None = None
@@ -195,12 +245,27 @@ class LBFGS:
             with torch.no_grad():
                 x.copy_(start.view_as(x)).add_(direction.view_as(x), alpha=accepted.step)
         s = direction.mul(accepted.step)
-        y = accepted.grad - grad
-        curvature = float(y.dot(s))
+        grad_new = accepted.grad
+        y = grad_new - grad
+        k = self._count
+        if k:  # Sᵀg_new = Sᵀg + Sᵀy, the same for Y
+            s_y, y_y = self._products(y)
+            self._sg[:k] += s_y
+            self._yg[:k] += y_y
+        # One wait for the three numbers.
+        products = torch.stack((y.dot(s), y.dot(y), grad_new.dot(grad_new)))
+        curvature, y_y_new, g_g_new = products.tolist()
         if curvature > MIN_CURVATURE:
-            self._store(s, y)
-            self._gamma = curvature / float(y.dot(y))
-        self._loss, self._grad = accepted.loss, accepted.grad
+            known = (-accepted.step * y_hg, s_y, y_y) if k else None
+            slot = self._store(s, y, known)
+            self._sg[slot] = s.dot(grad_new).double()
+            self._yg[slot] = y.dot(grad_new).double()
+            self._gamma = curvature / y_y_new
+            if k == 0:  # the store's one pair: its products are exact
+                self._exact_gg = g_g_new
+        if g_g_new < REFRESH**2 * self._exact_gg:
+            self._stale = True
+        self._loss, self._grad, self._grad_gg = accepted.loss, grad_new, g_g_new
         return Step(accepted.loss, accepted.index, evaluations)
 
 
