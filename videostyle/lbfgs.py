@@ -262,7 +262,7 @@ class LBFGS:
             self._yg[slot] = y.dot(grad_new).double()
             self._gamma = curvature / y_y_new
             if k == 0:  # the store's one pair: its products are exact
-                self._exact_gg = g_g_new
+                self._exact_gg, self._stale = g_g_new, False
         if g_g_new < REFRESH**2 * self._exact_gg:
             self._stale = True
         self._loss, self._grad, self._grad_gg = accepted.loss, grad_new, g_g_new
