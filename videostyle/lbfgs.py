@@ -92,7 +92,7 @@ class LBFGS:
         self._yy = torch.zeros_like(self._sy)  # [i, j] = y_i · y_j
         # s_i · g and y_i · g for the current gradient, slot order: kept up to date from
         # the products the store needs anyway (g_new = g + y), so that an iteration reads
-        # the stored pairs twice (Sᵀy and Yᵀy; the direction's S a − γ Y w), not four times.
+        # the stored pairs twice (Sᵀy and Yᵀy; the direction's S a − γ Y w), not 3.5 times.
         self._sg = torch.zeros(history_size, dtype=torch.float64, device=x.device)
         self._yg = torch.zeros_like(self._sg)
         # The updates lose the products' relative precision as the gradient shrinks
