@@ -118,11 +118,15 @@ class LBFGS:
     def _store(
         self, s: torch.Tensor, y: torch.Tensor,
         known: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+        own: torch.Tensor | None = None,
     ) -> int:
         """Add the pair (s, y) and return its slot; the oldest pair goes when
         ``history_size`` are stored. ``known``: (Yᵀs, Sᵀy, Yᵀy) over the pairs stored before
-        this one, when the caller has them (otherwise they are computed here)."""
+        this one, and ``own``: (sᵀy, yᵀy), when the caller has them (otherwise they are
+        computed here)."""
         m, k = self.history_size, self._count
+        if own is None:
+            own = torch.stack((s.dot(y), y.dot(y)))
         if known is None:
             known = (
                 (self._products(s)[1], *self._products(y)) if k
@@ -151,8 +155,7 @@ class LBFGS:
         self._sy[:k, slot] = s_y  # s_i · y_new
         self._yy[slot, :k] = y_y
         self._yy[:k, slot] = y_y
-        self._sy[slot, slot] = s.dot(y).double()
-        self._yy[slot, slot] = y.dot(y).double()
+        self._sy[slot, slot], self._yy[slot, slot] = own.double()
         return slot
 
     def inverse_hessian_times(self, g: torch.Tensor) -> torch.Tensor:
@@ -257,7 +260,7 @@ class LBFGS:
         curvature, y_y_new, g_g_new = products.tolist()
         if curvature > MIN_CURVATURE:
             known = (-accepted.step * y_hg, s_y, y_y) if k else None
-            slot = self._store(s, y, known)
+            slot = self._store(s, y, known, own=products[:2])
             self._sg[slot] = s.dot(grad_new).double()
             self._yg[slot] = y.dot(grad_new).double()
             self._gamma = curvature / y_y_new
