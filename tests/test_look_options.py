@@ -25,13 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 STYLE = ROOT / "sample_videos" / "stained_glass.png"
 
 
-def _render(cli: Cli, folder: Path, *options: str) -> tuple[np.ndarray, dict]:
-    """Frame 1 of the sample clip at 64 px, 40 iterations of work, as written and recorded."""
+def _render(cli: Cli, folder: Path, *options: str, size: int = 64,
+            iterations: int = 40) -> tuple[np.ndarray, dict]:
+    """Frame 1 of the sample clip at ``size`` px, ``iterations`` of work, as written and
+    recorded."""
     folder.mkdir()
     out = folder / "o_%04d.png"
     code, _, err = cli("render", ROOT / "sample_videos" / "valley.mp4", "-s", STYLE, "-o", out,
-                       "--frames", "1:1", "--size", "64", "--iterations", "40", "--quality",
-                       "draft", "-q", *options)
+                       "--frames", "1:1", "--size", str(size), "--iterations", str(iterations),
+                       "--quality", "draft", "-q", *options)
     assert code == 0, err
     record = json.loads((default_workdir(out) / "frames" / "000001.json").read_text())
     return read_image(folder / "o_0001.png"), record
@@ -45,6 +47,18 @@ def test_chroma_weight_smooths_colour_and_is_the_recorded_term(cli: Cli, tmp_pat
     written = chroma_tv_loss(to_tensor(on)).item()
     assert on_record["losses"]["chroma"] == pytest.approx(2e6 * written, rel=0.02)
     assert chroma_speckle(on) < 0.8 * chroma_speckle(off)
+
+
+def test_chroma_term_grows_with_the_square_of_the_side_above_256_px(cli: Cli,
+                                                                    tmp_path: Path) -> None:
+    image, record = _render(cli, tmp_path / "big", "--chroma-weight", "2e6", size=320,
+                            iterations=2)
+    assert image.shape[:2] == (180, 320)
+    # the plain mean of the written frame's chroma differences, without the size factor
+    chroma = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)[:, :, 1:].astype(np.float64)
+    plain = sum(float(np.mean(np.diff(chroma, axis=a) ** 2)) for a in (0, 1))
+    assert record["losses"]["chroma"] == pytest.approx(2e6 * (320 / 256) ** 2 * plain,
+                                                       rel=0.03)
 
 
 def _gram_ratio(net: LossNetwork, image: np.ndarray, content: np.ndarray, layer: str) -> float:

@@ -9,6 +9,7 @@ from videostyle.config import EngineSettings, LossWeights
 from videostyle.errors import InputError
 from videostyle.losses import (
     balanced_layer_weights,
+    chroma_size_factor,
     chroma_tv_loss,
     content_loss,
     gram,
@@ -109,6 +110,18 @@ def test_chroma_tv_sees_colour_noise_not_grey_texture() -> None:
     red[0, 0, :, 1] = 1.0  # black | red: Cr jumps 0.5 and Cb -0.168736 across, none down
     expected = (0.5**2 + 0.168736**2) / 2  # mean over both channels' horizontal pairs
     assert chroma_tv_loss(red).item() == pytest.approx(expected)
+
+
+def test_chroma_tv_grows_with_the_square_of_the_side_above_256_px() -> None:
+    assert chroma_size_factor(192, 256) == 1.0
+    assert chroma_size_factor(100, 64) == 1.0
+    assert chroma_size_factor(384, 512) == 4.0
+    assert chroma_size_factor(1080, 1920) == pytest.approx(56.25)
+    noise = torch.rand(1, 3, 40, 512, generator=torch.Generator().manual_seed(0))
+    small = noise[..., :256]
+    # the same statistics at twice the side: the term is four times the plain mean
+    assert chroma_tv_loss(noise).item() / chroma_tv_loss(small).item() == pytest.approx(
+        4.0, rel=0.05)
 
 
 def test_tv_loss_by_hand() -> None:

@@ -8,7 +8,7 @@ normalisations documented in :mod:`videostyle.losses` (content: mean over ``C*H*
 activations of relu4_2; style: mean over the ``C^2`` entries of Gram matrices normalised
 by ``C*H*W``; tv: mean squared neighbour difference in ``[0, 1]`` pixels (see
 ``DEFAULT_TV_WEIGHT`` for the reference's weight in these units); chroma: the same of
-the BT.601 chroma channels; temporal: mean
+the BT.601 chroma channels, per 256 px of the longer side; temporal: mean
 over ``C*H*W`` of weighted squared pixel differences in ``[0, 1]``). The defaults were
 chosen on the bundled VGG-16 at 256-512 px; other networks are calibrated onto its
 activation scale when they load (``videostyle.networks.feature_scales``).
@@ -47,7 +47,8 @@ DEFAULT_TV_WEIGHT = 2e4
 #: smooths the colour noise that reads as speckle, most visible with paintings of smooth
 #: colour (Matisse: chroma neighbour difference 2.8 -> 1.3 times the painting's at 256 px;
 #: the Scream 1.55 at 2e5, 1.4 at 3e5), while the luminance keeps its brush texture
-#: (docs/look.md).
+#: (docs/look.md). Above 256 px the term grows with the square of the longer side
+#: (:func:`videostyle.losses.chroma_size_factor`: 1.66 -> 1.23 on Matisse at 512 px).
 DEFAULT_CHROMA_WEIGHT = 3e5
 
 #: Padding of the loss network's convolutions: replicate in the first one, so the frame's

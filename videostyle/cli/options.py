@@ -130,7 +130,8 @@ TV_WEIGHT = Opt("tv_weight", float, _WEIGHTS.tv, "Weight of total variation.",
                 extra={"min": 0.0})
 CHROMA_WEIGHT = Opt("chroma_weight", float, _WEIGHTS.chroma, "Weight of the total variation "
                     "of the colour (chroma) channels alone: removes colour speckle, keeps "
-                    "the brush texture.", extra={"min": 0.0})
+                    "the brush texture. Per 256 px: above that the term grows with the "
+                    "square of the longer side.", extra={"min": 0.0})
 STYLE_BALANCE = Opt("style_balance", float, _ENGINE.style_balance, "How much the deep style "
                     "layers (the large strokes) count: each layer's weight times (m_max / m)^B, "
                     "m its Gram entries' mean square; 0: plain sum (small strokes), 1: every "
