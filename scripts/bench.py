@@ -59,7 +59,7 @@ from videostyle.config import (
     EngineSettings,
     OptimizerSettings,
 )
-from videostyle.lbfgs import LBFGS
+from videostyle.lbfgs import HISTORY_DTYPES, LBFGS
 from videostyle.networks import LossNetwork, load_network, resolve_device
 from videostyle.optimize import (
     Objective,
@@ -283,7 +283,7 @@ def compare_lbfgs(bench: Bench, iterations: int) -> dict[str, float]:
 
 
 def solver_step_seconds(device: torch.device, size: tuple[int, int], steps: int,
-                        history: int) -> float:
+                        history: int, precision: str = "float32") -> float:
     """The package's L-BFGS alone, on a badly conditioned quadratic with one unknown per
     pixel and channel: the median time of the steps after the first ``history``."""
     n = 3 * size[0] * size[1]
@@ -295,7 +295,7 @@ def solver_step_seconds(device: torch.device, size: tuple[int, int], steps: int,
         x.grad = curvature * x.detach()
         return float((0.5 * curvature * x.detach() ** 2).sum())
 
-    solver = LBFGS(x, history_size=history)
+    solver = LBFGS(x, history_size=history, history_dtype=HISTORY_DTYPES[precision])
     times = []
     for _ in range(history + steps):
         _, seconds = timed(device, lambda: solver.step(closure))
@@ -348,6 +348,10 @@ def main() -> None:
     parser.add_argument("--lbfgs-history", type=int, default=OptimizerSettings().lbfgs_history,
                         help="pairs L-BFGS keeps in the default runs and --solver (the "
                         "reference keeps 100)")
+    parser.add_argument("--lbfgs-precision", default=OptimizerSettings().lbfgs_precision,
+                        choices=tuple(HISTORY_DTYPES),
+                        help="the pairs' arithmetic in the default runs and --solver (the "
+                        "reference's are float32)")
     parser.add_argument("--render", type=int, default=0, metavar="N",
                         help="also render N frames through the pipeline")
     parser.add_argument("--memory-fraction", type=float, default=None,
@@ -362,7 +366,8 @@ def main() -> None:
     frames = frames_of(args.source, 1, 2, args.size)
     engine = EngineSettings()
     engine = dataclasses.replace(engine, precision=args.precision, optimizer=dataclasses.replace(
-        engine.optimizer, lbfgs_history=args.lbfgs_history))
+        engine.optimizer, lbfgs_history=args.lbfgs_history,
+        lbfgs_precision=args.lbfgs_precision))
     image = ImageSettings(size=None, engine=engine)
     bench = Bench(net, device, args.size, to_tensor(frames[0], device), read_image(args.style),
                   image)
@@ -371,7 +376,7 @@ def main() -> None:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "size": list(args.size), "dtype": str(dtype).removeprefix("torch."),
-        "lbfgs_history": args.lbfgs_history,
+        "lbfgs_history": args.lbfgs_history, "lbfgs_precision": args.lbfgs_precision,
     }
     layers = sorted(set(image.engine.style_layers) | set(image.engine.content_layers))
     flops = iteration_flops(net, args.size, layers)
@@ -400,9 +405,10 @@ def main() -> None:
         log(f"L-BFGS against torch.optim.LBFGS, {args.lbfgs} iterations ...")
         out.update(compare_lbfgs(bench, args.lbfgs))
     if args.solver:
-        log(f"the solver alone, {args.solver} steps with {args.lbfgs_history} pairs ...")
-        out["solver_seconds_per_step"] = solver_step_seconds(device, args.size, args.solver,
-                                                             args.lbfgs_history)
+        log(f"the solver alone, {args.solver} steps with {args.lbfgs_history} "
+            f"{args.lbfgs_precision} pairs ...")
+        out["solver_seconds_per_step"] = solver_step_seconds(
+            device, args.size, args.solver, args.lbfgs_history, args.lbfgs_precision)
     if args.render:
         log(f"rendering {args.render} frames ...")
         out.update(render_frames(args.source, args.style, args.render, args.size, net, device))

@@ -11,6 +11,8 @@ python scripts/bench.py --device "$device" --size 512x288 --lbfgs 50 --render 6 
 python scripts/bench.py --device "$device" --size 1920x1080 --solver 30 --json
 python scripts/bench.py --device "$device" --size 1920x1080 --lbfgs-history 20 \
     --skip-reference --json                     # a shorter history: its time and its loss
+python scripts/bench.py --device "$device" --size 1920x1080 --solver 30 --lbfgs-precision bf16 \
+    --skip-reference --json                     # bf16 pairs: the solver's time and the loss
 python scripts/bench.py --device "$device" --size 1920x1080 --precision float32 \
     --skip-reference --json                     # the speed-up of bf16, and its loss
 python scripts/bench.py --device "$device" --size 3840x2160 --skip-reference \

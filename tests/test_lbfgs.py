@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from videostyle import lbfgs
 from videostyle.lbfgs import C1, LBFGS
 
 
@@ -240,3 +241,63 @@ def test_a_step_reads_the_stored_pairs_for_one_product() -> None:
         made += 1
         assert calls - before == (0 if stored == 0 else 1 + refresh)
     assert made >= 5
+
+
+def test_bf16_pairs_are_stored_in_half_the_bytes_and_multiplied_in_float32(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The products with bfloat16 pairs equal the float64 products of the stored (rounded)
+    vectors to float32 precision, block by block: nothing but the store is rounded."""
+    monkeypatch.setattr(lbfgs, "BLOCK_ELEMENTS", 64)  # blocks of 64 // (2 k) columns
+    rng = np.random.default_rng(1)
+    n, m = 500, 6
+    solver = LBFGS(torch.zeros(n, requires_grad=True), history_size=m,
+                   history_dtype=torch.bfloat16)
+    for _ in range(m):
+        solver._store(torch.from_numpy(rng.normal(size=n).astype(np.float32)),
+                      torch.from_numpy(rng.normal(size=n).astype(np.float32)))
+    assert solver._pairs is not None and solver._pairs.dtype == torch.bfloat16
+    assert solver._pairs.element_size() == 2
+    assert len(solver._blocks(n)) == 100  # five columns a block with six pairs
+    pairs = solver._pairs.double().numpy()
+    v = rng.normal(size=n).astype(np.float32)
+    s_v, y_v = solver._products(torch.from_numpy(v))
+    assert s_v.dtype == torch.float64
+    scale = np.abs(pairs[0]).sum(axis=1) * np.abs(v).max()
+    assert np.all(np.abs(s_v.numpy() - pairs[0] @ v) <= 1e-6 * scale)
+    assert np.all(np.abs(y_v.numpy() - pairs[1] @ v) <= 1e-6 * scale)
+    a, b = rng.normal(size=m), rng.normal(size=m)
+    combined = solver._combine(torch.from_numpy(v), 0.5, torch.from_numpy(a),
+                               torch.from_numpy(b)).numpy()
+    expected = 0.5 * v + pairs[0].T @ a + pairs[1].T @ b
+    assert np.abs(combined - expected).max() <= 1e-5 * np.abs(expected).max()
+
+
+def test_bf16_pairs_minimise_an_ill_conditioned_quadratic_as_float32_pairs_do() -> None:
+    torch.manual_seed(0)
+    n = 4000
+    curvature = torch.logspace(0, 3, n)
+    b = torch.randn(n)
+    optimum = -0.5 * float((b * b / curvature).sum())
+
+    def gap(dtype: torch.dtype) -> float:
+        x = torch.zeros(n, requires_grad=True)
+
+        def closure() -> float:
+            x.grad = None
+            value = 0.5 * (curvature * x * x).sum() - (b * x).sum()
+            value.backward()
+            return float(value.detach())
+
+        solver = LBFGS(x, history_size=10, history_dtype=dtype)
+        loss = closure()
+        for _ in range(100):
+            step = solver.step(closure)
+            if step is None:
+                break
+            loss = step.loss
+        return (loss - optimum) / abs(optimum)
+
+    exact, rounded = gap(torch.float32), gap(torch.bfloat16)
+    assert exact < 1e-4
+    assert rounded < 2 * exact

@@ -99,6 +99,46 @@ def test_standard_renders_at_the_plate_size_with_each_scale_recorded(
     assert later["scales"] == [[600, 64, 2]]  # later frames: warm-started at full size
 
 
+def test_lbfgs_precision_bf16_stores_the_pairs_in_half_the_bytes_through_render(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videostyle import lbfgs
+
+    stored: list[torch.dtype] = []
+    real = lbfgs.LBFGS._store
+
+    def spy(self: lbfgs.LBFGS, *args: object, **kwargs: object) -> int:
+        slot = real(self, *args, **kwargs)  # type: ignore[arg-type]
+        assert self._pairs is not None
+        stored.append(self._pairs.dtype)
+        return slot
+
+    monkeypatch.setattr(lbfgs.LBFGS, "_store", spy)
+    source = _sequence(tmp_path / "src", (64, 48))
+    style = _style(tmp_path / "s.png")
+    runs = {}
+    for name, extra in (("f32", ()), ("bf16", ("--lbfgs-precision", "bf16"))):
+        stored.clear()
+        out = tmp_path / name / "o_%04d.png"
+        out.parent.mkdir()
+        code, _, err = cli("render", source, "--fps", "24", "-s", style, "-o", out,
+                           "--iterations", "12,4", "-q", *extra)
+        assert code == 0, err
+        workdir = default_workdir(out)
+        manifest = json.loads((workdir / "manifest.json").read_text())
+        records = [json.loads(p.read_text()) for p in sorted((workdir / "frames").glob("*.json"))]
+        runs[name] = (set(stored), manifest["pixels"]["engine"]["optimizer"], records,
+                      [read_image(p) for p in sorted(out.parent.glob("o_*.png"))])
+    assert runs["f32"][0] == {torch.float32} and runs["bf16"][0] == {torch.bfloat16}
+    # a float32 history leaves the run folder as before the option (older folders resume)
+    assert "lbfgs_precision" not in runs["f32"][1]
+    assert runs["bf16"][1]["lbfgs_precision"] == "bf16"
+    for a, b in zip(runs["f32"][2], runs["bf16"][2], strict=True):
+        assert b["losses"]["total"] == pytest.approx(a["losses"]["total"], rel=0.03)
+    assert any(not np.array_equal(a, b) for a, b in zip(runs["f32"][3], runs["bf16"][3],
+                                                        strict=True))
+
+
 def test_presets_other_than_draft_have_no_size_cap() -> None:
     assert PRESETS["standard"].size is None and PRESETS["final"].size is None
     assert PRESETS["draft"].size == 192
@@ -139,11 +179,15 @@ def test_a_size_the_device_cannot_hold_is_refused_with_the_remedies() -> None:
     message = str(err.value)
     assert "3840x2160" in message and "8.0 GiB is free" in message
     assert "size 1920" in message and "lbfgs_history 10" in message and "adam" in message
+    history = 100 * 2 * 3840 * 2160 * 3 * 4
+    assert f"lbfgs_precision bf16 (saves {memory.gib(history / 2)})" in message
     assert "\n" not in message
     # a shorter history and Adam need less; bf16 halves the activations
     short = dataclasses.replace(engine, optimizer=OptimizerSettings(lbfgs_history=10))
     saved = 90 * 2 * 3840 * 2160 * 3 * 4  # 90 fewer pairs
     assert memory.need((3840, 2160), short).total == need.total - saved
+    bf16 = dataclasses.replace(engine, optimizer=OptimizerSettings(lbfgs_precision="bf16"))
+    assert memory.need((3840, 2160), bf16).total == need.total - history // 2
     assert memory.need((3840, 2160), engine, half=True).network == need.network // 2
     memory.check_fits((64, 48), engine, torch.device("cpu"), free=8 * 2**30)  # fits
 

@@ -239,6 +239,10 @@ def test_output_that_is_an_input_is_refused(
          "--warp has no effect"),
         (("--frames", "3:9"), "out.mp4", "outside the source's frames 1..6"),
         (("--first-frame-init", "missing.png"), "out.mp4", "--first-frame-init must be"),
+        (("--optimizer", "adam", "--lbfgs-history", "5"), "out.mp4",
+         "--lbfgs-history has no effect with --optimizer adam"),
+        (("--optimizer", "adam", "--lbfgs-precision", "bf16"), "out.mp4",
+         "--lbfgs-precision has no effect with --optimizer adam"),
     ],
 )
 def test_settings_that_cannot_work_are_refused_before_any_work(

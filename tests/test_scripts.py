@@ -89,11 +89,12 @@ def test_bench_reports_every_figure_as_one_json_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / "bench.py"), "--size", "48x27", "--device", "cpu",
          "--iterations", "4,2", "--reference-iterations", "1", "--speed-iterations", "2",
-         "--solver", "3", "--lbfgs-history", "2", "--json"],
+         "--solver", "3", "--lbfgs-history", "2", "--lbfgs-precision", "bf16", "--json"],
         capture_output=True, text=True, env=env, timeout=600, check=True,
     )
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["lbfgs_history"] == 2 and figures["solver_seconds_per_step"] > 0
+    assert figures["lbfgs_precision"] == "bf16"
     for key in ("seconds_per_iteration", "floor_seconds_per_iteration", "seconds_first_frame",
                 "seconds_later_frame", "peak_memory_bytes", "default_seconds", "default_loss",
                 "reference_seconds", "reference_loss"):

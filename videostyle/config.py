@@ -88,6 +88,9 @@ class OptimizerSettings:
     tolerance: float = 1e-4
     tolerance_window: int = 50
     lbfgs_history: int = 100
+    #: the stored pairs' arithmetic: bf16 halves their memory and the bytes an iteration
+    #: reads; the products with them stay float32.
+    lbfgs_precision: Literal["float32", "bf16"] = "float32"
     adam_lr: float = 0.02
     #: Adam only: decay of a bias-corrected exponential moving average of the iterates,
     #: which becomes the result (0: the last iterate). Averaging removes the iterate noise

@@ -22,6 +22,11 @@ per iteration, whatever the number of pairs: for each loss evaluation's
 loss and directional derivative (the line search decides on them), and for the slope of
 the new direction and the pair's sᵀy and yᵀy.
 
+The pairs may be stored in bfloat16 (``history_dtype``), which halves both their memory and
+the bytes an iteration reads. Every product with them is then formed in the image's dtype
+from column blocks converted one at a time, so no product is rounded to bfloat16: only the
+stored vectors are (a relative 2⁻⁹ per element).
+
 The line search is the bracketing and zoom of Nocedal & Wright, *Numerical Optimization*
 (2nd ed.), Algorithms 3.5 and 3.6, with cubic interpolation (their eq. 3.59).
 """
@@ -34,6 +39,10 @@ from dataclasses import dataclass
 
 import torch
 
+#: The stored pairs' dtype by the name the settings give it.
+HISTORY_DTYPES = {"float32": torch.float32, "bf16": torch.bfloat16}
+#: Lower-precision pairs are converted for a product this many elements at a time.
+BLOCK_ELEMENTS = 1 << 22
 #: Sufficient decrease (Armijo) and curvature constants of the strong Wolfe conditions.
 C1 = 1e-4
 C2 = 0.9
@@ -78,13 +87,17 @@ class LBFGS:
         history_size: pairs (s, y) kept, the "m" of L-BFGS.
         lr: the first step tried along each direction (the first iteration scales it by
             ``min(1, 1 / |g|₁)``, as the gradient there has no curvature information).
+        history_dtype: the stored pairs' dtype (default ``x``'s); ``torch.bfloat16`` halves
+            their memory, the products with them stay in ``x``'s dtype.
     """
 
-    def __init__(self, x: torch.Tensor, *, history_size: int = 100, lr: float = 1.0) -> None:
+    def __init__(self, x: torch.Tensor, *, history_size: int = 100, lr: float = 1.0,
+                 history_dtype: torch.dtype | None = None) -> None:
         if history_size < 1:
             raise ValueError(f"history_size must be >= 1, got {history_size}")
         self.x = x
         self.history_size = history_size
+        self.history_dtype = x.dtype if history_dtype is None else history_dtype
         self.lr = lr
         self._pairs: torch.Tensor | None = None  # (2, capacity, n): steps S, then changes Y
         self._sy = torch.zeros(history_size, history_size, dtype=torch.float64,
@@ -113,7 +126,32 @@ class LBFGS:
         """(Sᵀv, Yᵀv) over the stored pairs, slot order, float64: one read of the store."""
         assert self._pairs is not None
         k = self._count
-        return (self._pairs[0, :k] @ v).double(), (self._pairs[1, :k] @ v).double()
+        if self._pairs.dtype == v.dtype:
+            return (self._pairs[0, :k] @ v).double(), (self._pairs[1, :k] @ v).double()
+        total = torch.zeros((2, k), dtype=torch.float64, device=v.device)
+        for cols in self._blocks(v.numel()):
+            total += (self._pairs[:, :k, cols].to(v.dtype) @ v[cols]).double()
+        return total[0], total[1]
+
+    def _blocks(self, n: int) -> list[slice]:
+        """Column blocks of the store whose conversion takes ``BLOCK_ELEMENTS`` at most."""
+        width = max(1, BLOCK_ELEMENTS // (2 * max(self._count, 1)))
+        return [slice(j, min(j + width, n)) for j in range(0, n, width)]
+
+    def _combine(self, g: torch.Tensor, gamma: float, a: torch.Tensor,
+                 b: torch.Tensor) -> torch.Tensor:
+        """γ g + S a + Y b over the stored pairs (slot order)."""
+        assert self._pairs is not None
+        k = self._count
+        steps, changes = self._pairs[0, :k], self._pairs[1, :k]
+        a, b = a.to(g.dtype), b.to(g.dtype)
+        if steps.dtype == g.dtype:
+            return torch.addmv(g, steps.T, a, beta=gamma).addmv_(changes.T, b)
+        out = g * gamma
+        for cols in self._blocks(g.numel()):
+            out[cols].addmv_(steps[:, cols].to(g.dtype).T, a)
+            out[cols].addmv_(changes[:, cols].to(g.dtype).T, b)
+        return out
 
     def _store(
         self, s: torch.Tensor, y: torch.Tensor,
@@ -137,8 +175,8 @@ class LBFGS:
         if k == capacity < m:
             # Short runs (a draft's dozen iterations) keep 16 slots; longer ones all m, in
             # one step so that two large buffers are alive together only once.
-            grown = torch.zeros((2, m if capacity else min(m, 16), s.numel()), dtype=s.dtype,
-                                device=s.device)
+            grown = torch.zeros((2, m if capacity else min(m, 16), s.numel()),
+                                dtype=self.history_dtype, device=s.device)
             if self._pairs is not None:
                 grown[:, :capacity] = self._pairs
             self._pairs = grown
@@ -171,7 +209,6 @@ class LBFGS:
         which follows from the small matrices without reading the pairs again."""
         assert self._pairs is not None
         k, shift, gamma = self._count, self._oldest, self._gamma
-        steps, changes = self._pairs[0, :k], self._pairs[1, :k]
         # Oldest first: rolling the slot order by the oldest slot gives the age order (the
         # oldest slot is 0 until the store is full and k = history_size).
         sy_slots, yy_slots = self._sy[:k, :k], self._yy[:k, :k]
@@ -183,8 +220,7 @@ class LBFGS:
         a = torch.linalg.solve_triangular(r.T, inner[:, None], upper=False)[:, 0]
         # Back to slot order: γ g + S a − γ Y w.
         a, w = torch.roll(a, shift), torch.roll(w, shift)
-        hg = torch.addmv(g, steps.T, a.to(g.dtype), beta=gamma)
-        hg.addmv_(changes.T, (-gamma * w).to(g.dtype))
+        hg = self._combine(g, gamma, a, -gamma * w)
         # Yᵀ(H g) = γ Yᵀg + (YᵀS) a − γ (YᵀY) w, with (YᵀS)[i, j] = s_j · y_i.
         return hg, gamma * y_g + sy_slots.T @ a - gamma * (yy_slots @ w)
 

@@ -9,11 +9,12 @@ the same way (:func:`out_of_memory`), the finished frames kept.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from .config import EngineSettings
+from .config import EngineSettings, OptimizerSettings
 from .errors import ResourceError, opt
 
 #: Bytes per pixel of one evaluation of the objective and its gradient (the loss
@@ -51,9 +52,15 @@ def need(size: tuple[int, int], engine: EngineSettings, *, half: bool = False) -
     per_pixel = ACTIVATION_BYTES_PER_PIXEL * (1.1 if engine.network == "vgg19" else 1.0)
     network = int(pixels * per_pixel * (0.5 if half else 1.0))
     opt_settings = engine.optimizer
-    vectors = 2 * opt_settings.lbfgs_history if opt_settings.optimizer == "lbfgs" else 3
-    optimizer = pixels * 3 * 4 * (vectors + IMAGE_BUFFERS)
+    optimizer = pixels * 3 * (4 * IMAGE_BUFFERS + _history_bytes(opt_settings))
     return Need(size=size, network=network, optimizer=optimizer)
+
+
+def _history_bytes(settings: OptimizerSettings) -> int:
+    """The optimiser's state per pixel and channel: L-BFGS's pairs, or Adam's 3 buffers."""
+    if settings.optimizer != "lbfgs":
+        return 3 * 4
+    return 2 * settings.lbfgs_history * (2 if settings.lbfgs_precision == "bf16" else 4)
 
 
 def available(device: torch.device) -> int | None:
@@ -80,11 +87,17 @@ def _remedies(n: Need, engine: EngineSettings) -> str:
     """The options that lower the need, with what each saves."""
     w, h = n.size
     parts = [f"{opt('size')} {max(w, h) // 2} (a quarter of the memory)"]
-    history = engine.optimizer.lbfgs_history
-    if engine.optimizer.optimizer == "lbfgs" and history > 10:
-        saved = n.size[0] * n.size[1] * 3 * 4 * 2 * (history - 10)
+    settings = engine.optimizer
+    pixels = n.size[0] * n.size[1] * 3
+    history = pixels * _history_bytes(settings)
+    if settings.optimizer == "lbfgs" and settings.lbfgs_history > 10:
+        short = dataclasses.replace(settings, lbfgs_history=10)
+        saved = history - pixels * _history_bytes(short)
         parts.append(f"{opt('lbfgs_history')} 10 (saves {gib(saved)})")
-        adam = n.size[0] * n.size[1] * 3 * 4 * (2 * history - 3)
+    if settings.optimizer == "lbfgs" and settings.lbfgs_precision == "float32":
+        parts.append(f"{opt('lbfgs_precision')} bf16 (saves {gib(history / 2)})")
+    if settings.optimizer == "lbfgs":
+        adam = history - pixels * _history_bytes(dataclasses.replace(settings, optimizer="adam"))
         parts.append(f"{opt('optimizer')} adam (saves {gib(adam)})")
     return ", ".join(parts)
 

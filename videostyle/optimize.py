@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .config import EngineSettings, LossWeights, OptimizerSettings
 from .errors import InputError, OptimizationError, opt
-from .lbfgs import LBFGS
+from .lbfgs import HISTORY_DTYPES, LBFGS
 from .losses import (
     balanced_layer_weights,
     channel_means,
@@ -390,7 +390,8 @@ def _attempt(
     if settings.optimizer == "lbfgs":
         # The strong-Wolfe line search makes L-BFGS insensitive to the scale of the loss (a
         # plain fixed step overshoots by orders of magnitude when the style weight is raised).
-        solver = LBFGS(x, history_size=settings.lbfgs_history, lr=lr_scale)
+        solver = LBFGS(x, history_size=settings.lbfgs_history, lr=lr_scale,
+                       history_dtype=HISTORY_DTYPES[settings.lbfgs_precision])
         evaluated: list[dict[str, float]] = []
 
         def closure() -> float:

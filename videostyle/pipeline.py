@@ -129,6 +129,9 @@ def pixel_settings(s: RenderSettings, info: SourceInfo, start: int, end: int,
                    size: tuple[int, int], weights_id: str) -> dict[str, Any]:
     """Every setting that changes pixels, in JSON form (what resume compares)."""
     engine = dataclasses.asdict(s.engine)
+    if engine["optimizer"]["lbfgs_precision"] == "float32":
+        # Run folders made before the setting existed hold float32 pairs: they resume.
+        del engine["optimizer"]["lbfgs_precision"]
     image = dataclasses.asdict(s.image)
     image.pop("engine")
     return {

@@ -357,11 +357,15 @@ def _image_settings(
     given: Mapping[str, Any], *, size: int | None, iterations: int, init: str
 ) -> ImageSettings:
     """The still-image and engine settings both commands share."""
+    if given.get("optimizer") == "adam":
+        _refuse(given, ("lbfgs_history", "lbfgs_precision"),
+                f"with {opt('optimizer')} adam (it sets the pairs L-BFGS stores)")
     optimizer = OptimizerSettings(
         optimizer=given.get("optimizer", OptimizerSettings.optimizer),
         iterations=iterations,
         tolerance=float(given.get("tolerance", OptimizerSettings.tolerance)),
         lbfgs_history=int(given.get("lbfgs_history", OptimizerSettings.lbfgs_history)),
+        lbfgs_precision=given.get("lbfgs_precision", OptimizerSettings.lbfgs_precision),
     )
     engine = EngineSettings(
         network=str(given.get("network", EngineSettings.network)),
