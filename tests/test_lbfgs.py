@@ -243,34 +243,38 @@ def test_a_step_reads_the_stored_pairs_for_one_product() -> None:
     assert made >= 5
 
 
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
 def test_bf16_pairs_are_stored_in_half_the_bytes_and_multiplied_in_float32(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, device: str
 ) -> None:
     """The products with bfloat16 pairs equal the float64 products of the stored (rounded)
-    vectors to float32 precision, block by block: nothing but the store is rounded."""
+    vectors: on the CPU to float32 precision, block by block (nothing but the store is
+    rounded); on CUDA the other operand is rounded as the pairs are, never the result."""
     monkeypatch.setattr(lbfgs, "BLOCK_ELEMENTS", 64)  # blocks of 64 // (2 k) columns
     rng = np.random.default_rng(1)
     n, m = 500, 6
-    solver = LBFGS(torch.zeros(n, requires_grad=True), history_size=m,
+    solver = LBFGS(torch.zeros(n, requires_grad=True, device=device), history_size=m,
                    history_dtype=torch.bfloat16)
     for _ in range(m):
-        solver._store(torch.from_numpy(rng.normal(size=n).astype(np.float32)),
-                      torch.from_numpy(rng.normal(size=n).astype(np.float32)))
+        solver._store(torch.from_numpy(rng.normal(size=n).astype(np.float32)).to(device),
+                      torch.from_numpy(rng.normal(size=n).astype(np.float32)).to(device))
     assert solver._pairs is not None and solver._pairs.dtype == torch.bfloat16
     assert solver._pairs.element_size() == 2
     assert len(solver._blocks(n)) == 100  # five columns a block with six pairs
-    pairs = solver._pairs.double().numpy()
+    pairs = solver._pairs.double().cpu().numpy()
+    rel = 1e-6 if device == "cpu" else 2**-8
     v = rng.normal(size=n).astype(np.float32)
-    s_v, y_v = solver._products(torch.from_numpy(v))
+    s_v, y_v = solver._products(torch.from_numpy(v).to(device))
     assert s_v.dtype == torch.float64
-    scale = np.abs(pairs[0]).sum(axis=1) * np.abs(v).max()
-    assert np.all(np.abs(s_v.numpy() - pairs[0] @ v) <= 1e-6 * scale)
-    assert np.all(np.abs(y_v.numpy() - pairs[1] @ v) <= 1e-6 * scale)
+    for got, stored in ((s_v, pairs[0]), (y_v, pairs[1])):
+        assert np.all(np.abs(got.cpu().numpy() - stored @ v) <= rel * (np.abs(stored) @ np.abs(v)))
     a, b = rng.normal(size=m), rng.normal(size=m)
-    combined = solver._combine(torch.from_numpy(v), 0.5, torch.from_numpy(a),
-                               torch.from_numpy(b)).numpy()
+    combined = solver._combine(torch.from_numpy(v).to(device), 0.5,
+                               torch.from_numpy(a).to(device),
+                               torch.from_numpy(b).to(device)).cpu().numpy()
     expected = 0.5 * v + pairs[0].T @ a + pairs[1].T @ b
-    assert np.abs(combined - expected).max() <= 1e-5 * np.abs(expected).max()
+    bound = np.abs(pairs[0]).T @ np.abs(a) + np.abs(pairs[1]).T @ np.abs(b) + np.abs(v)
+    assert np.all(np.abs(combined - expected) <= rel * 10 * bound)
 
 
 def test_bf16_pairs_minimise_an_ill_conditioned_quadratic_as_float32_pairs_do() -> None:

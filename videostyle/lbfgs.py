@@ -23,9 +23,10 @@ loss and directional derivative (the line search decides on them), and for the s
 the new direction and the pair's sᵀy and yᵀy.
 
 The pairs may be stored in bfloat16 (``history_dtype``), which halves both their memory and
-the bytes an iteration reads. Every product with them is then formed in the image's dtype
-from column blocks converted one at a time, so no product is rounded to bfloat16: only the
-stored vectors are (a relative 2⁻⁹ per element).
+the bytes an iteration reads. No product with them is rounded to bfloat16: on CUDA the
+other operand is rounded as the pairs are and cuBLAS accumulates and returns float32
+(``torch.mm(..., out_dtype=...)``); elsewhere the pairs are converted to the image's dtype
+a column block at a time.
 
 The line search is the bracketing and zoom of Nocedal & Wright, *Numerical Optimization*
 (2nd ed.), Algorithms 3.5 and 3.6, with cubic interpolation (their eq. 3.59).
@@ -128,6 +129,11 @@ class LBFGS:
         k = self._count
         if self._pairs.dtype == v.dtype:
             return (self._pairs[0, :k] @ v).double(), (self._pairs[1, :k] @ v).double()
+        if v.is_cuda:
+            column = v.to(self._pairs.dtype)[:, None]
+            s_v, y_v = (torch.mm(self._pairs[i, :k], column, out_dtype=v.dtype)[:, 0].double()
+                        for i in (0, 1))
+            return s_v, y_v
         total = torch.zeros((2, k), dtype=torch.float64, device=v.device)
         for cols in self._blocks(v.numel()):
             total += (self._pairs[:, :k, cols].to(v.dtype) @ v[cols]).double()
@@ -148,6 +154,11 @@ class LBFGS:
         if steps.dtype == g.dtype:
             return torch.addmv(g, steps.T, a, beta=gamma).addmv_(changes.T, b)
         out = g * gamma
+        if g.is_cuda:
+            for pairs, coefficients in ((steps, a), (changes, b)):
+                out += torch.mm(pairs.T, coefficients.to(pairs.dtype)[:, None],
+                                out_dtype=g.dtype)[:, 0]
+            return out
         for cols in self._blocks(g.numel()):
             out[cols].addmv_(steps[:, cols].to(g.dtype).T, a)
             out[cols].addmv_(changes[:, cols].to(g.dtype).T, b)
