@@ -277,7 +277,7 @@ def test_vgg19_from_shared_weights_file(
         ours = net(image, ["relu1_2"])["relu1_2"]
     factor = net.scales.get("relu1_2", 1.0)
     assert factor > 0
-    torch.testing.assert_close(ours / factor, expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours / factor, expected, rtol=1e-4, atol=3e-4)
 
     # The calibration puts its activations on the bundled VGG-16's scale.
     calibration = networks.calibration_image()
