@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -89,16 +90,18 @@ def _remedies(n: Need, engine: EngineSettings) -> str:
     parts = [f"{opt('size')} {max(w, h) // 2} (a quarter of the memory)"]
     settings = engine.optimizer
     pixels = n.size[0] * n.size[1] * 3
+    if settings.optimizer != "lbfgs":
+        return ", ".join(parts)
     history = pixels * _history_bytes(settings)
-    if settings.optimizer == "lbfgs" and settings.lbfgs_history > 10:
-        short = dataclasses.replace(settings, lbfgs_history=10)
-        saved = history - pixels * _history_bytes(short)
-        parts.append(f"{opt('lbfgs_history')} 10 (saves {gib(saved)})")
-    if settings.optimizer == "lbfgs" and settings.lbfgs_precision == "float32":
-        parts.append(f"{opt('lbfgs_precision')} bf16 (saves {gib(history / 2)})")
-    if settings.optimizer == "lbfgs":
-        adam = history - pixels * _history_bytes(dataclasses.replace(settings, optimizer="adam"))
-        parts.append(f"{opt('optimizer')} adam (saves {gib(adam)})")
+
+    def saves(**change: Any) -> str:
+        return gib(history - pixels * _history_bytes(dataclasses.replace(settings, **change)))
+
+    if settings.lbfgs_history > 10:
+        parts.append(f"{opt('lbfgs_history')} 10 (saves {saves(lbfgs_history=10)})")
+    if settings.lbfgs_precision == "float32":
+        parts.append(f"{opt('lbfgs_precision')} bf16 (saves {saves(lbfgs_precision='bf16')})")
+    parts.append(f"{opt('optimizer')} adam (saves {saves(optimizer='adam')})")
     return ", ".join(parts)
 
 

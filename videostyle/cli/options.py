@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover
 
 from .. import flow as flowmod
 from ..config import EngineSettings, LossWeights, OptimizerSettings
+from ..lbfgs import HISTORY_DTYPES
 from ..networks import PADDINGS, PRECISIONS
 from ..stylize import ImageSettings
 
@@ -107,7 +108,7 @@ Network = choice("Network", ("vgg16", "vgg19"))
 Optimizer = choice("Optimizer", ("lbfgs", "adam"))
 Pooling = choice("Pooling", ("max", "avg"))
 Precision = choice("Precision", PRECISIONS)
-LbfgsPrecision = choice("LbfgsPrecision", ("float32", "bf16"))
+LbfgsPrecision = choice("LbfgsPrecision", tuple(HISTORY_DTYPES))
 Colors = choice("Colors", ("yuv", "ycrcb", "luv", "lab"))
 Warp = choice("Warp", tuple(flowmod.WARP_INTERPOLATIONS))
 Padding = choice("Padding", PADDINGS)
