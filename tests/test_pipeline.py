@@ -19,6 +19,7 @@ from videostyle.config import EngineSettings, LossWeights, OptimizerSettings
 from videostyle.errors import Interrupted
 from videostyle.networks import LossNetwork, load_network
 from videostyle.pipeline import (
+    ADDED_LATER,
     FrameProgress,
     Renderer,
     RenderSettings,
@@ -142,6 +143,40 @@ def test_pixel_settings_hold_what_changes_pixels_only(tmp_path: Path, style: Pat
     for key, s in changed.items():
         new = pixels(s)
         assert sorted(k for k in reference if reference[k] != new[k]) == [key]
+
+
+def test_settings_added_later_are_recorded_only_away_from_their_former_value(
+    tmp_path: Path, style: Path
+) -> None:
+    """Run folders made before a setting existed hold no key for it and must still resume, so
+    the manifest leaves each :data:`ADDED_LATER` setting out while it paints as before."""
+    info = SourceInfo(
+        path=tmp_path / "in.mp4", kind="video", width=48, height=36, fps=Fraction(25),
+        n_frames=6, has_audio=False, bit_depth=8, fingerprint="f" * 64,
+    )
+    base = settings(tmp_path / "in.mp4", style, tmp_path / "out.mp4")
+    bf16 = dataclasses.replace(base.engine, optimizer=OptimizerSettings(lbfgs_precision="bf16"))
+    later = dataclasses.replace(base, deterministic=True, chunks=3, chunk_overlap=1,
+                                image=dataclasses.replace(base.image, engine=bf16))
+    former, current = (pixel_settings(s, info, 1, 6, (40, 30), "vgg16:abc")
+                       for s in (base, later))
+
+    def lookup(settings: dict[str, Any], path: tuple[str, ...]) -> Any:
+        *parents, key = path
+        for parent in parents:
+            settings = settings[parent]
+        return settings.get(key, "absent")
+
+    assert {path: lookup(former, path) for path in ADDED_LATER} == dict.fromkeys(
+        ADDED_LATER, "absent")
+    assert {path: lookup(current, path) for path in ADDED_LATER} == {
+        ("deterministic",): True,
+        ("chunks",): [3, 1],
+        ("engine", "optimizer", "lbfgs_precision"): "bf16",
+    }
+    # Everything else is recorded either way: the optimizer's other fields stay.
+    assert former["engine"]["optimizer"]["lbfgs_history"] == 100
+    assert set(former) | {"deterministic", "chunks"} == set(current)
 
 
 # ---- the chain ----------------------------------------------------------------------------

@@ -67,8 +67,8 @@ from .video.timecode import advance
 from .workdir import FrameRecord, RunFolder, default_workdir, png16, sha256_bytes
 
 __all__ = [
-    "FrameProgress", "RenderResult", "RenderSettings", "Renderer", "pixel_settings", "png16",
-    "status",
+    "ADDED_LATER", "FrameProgress", "RenderResult", "RenderSettings", "Renderer",
+    "pixel_settings", "png16", "status",
 ]
 
 
@@ -125,23 +125,40 @@ def _environment(device: torch.device) -> dict[str, Any]:
     }
 
 
+#: Settings added after run folders were first written, each with the value that paints what
+#: the folders made before it painted. While a setting holds that value the manifest leaves it
+#: out, so those folders still resume; a setting added later goes here, not into a special case.
+ADDED_LATER: dict[tuple[str, ...], Any] = {
+    ("deterministic",): False,
+    ("chunks",): None,
+    ("engine", "optimizer", "lbfgs_precision"): "float32",
+}
+
+
+def _drop_former_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` less every :data:`ADDED_LATER` entry that holds its former value."""
+    for *parents, key in ADDED_LATER:
+        holder = settings
+        for parent in parents:
+            holder = holder[parent]
+        if holder[key] == ADDED_LATER[(*parents, key)]:
+            del holder[key]
+    return settings
+
+
 def pixel_settings(s: RenderSettings, info: SourceInfo, start: int, end: int,
                    size: tuple[int, int], weights_id: str) -> dict[str, Any]:
     """Every setting that changes pixels, in JSON form (what resume compares)."""
-    engine = dataclasses.asdict(s.engine)
-    if engine["optimizer"]["lbfgs_precision"] == "float32":
-        # Run folders made before the setting existed hold float32 pairs: they resume.
-        del engine["optimizer"]["lbfgs_precision"]
     image = dataclasses.asdict(s.image)
     image.pop("engine")
-    return {
+    return _drop_former_defaults({
         "source": info.fingerprint,
         "frames": [start, end],
         "size": list(size),
         "styles": [sha256_file(Path(p)) for p in s.styles],
         "style_masks": list(s.style_masks),
         "image": image,
-        "engine": engine,
+        "engine": dataclasses.asdict(s.engine),
         "iterations": list(s.iterations),
         "init": s.init,
         "independent": s.independent,
@@ -152,9 +169,9 @@ def pixel_settings(s: RenderSettings, info: SourceInfo, start: int, end: int,
         "weights": weights_id,
         "multipass": [s.passes, s.temporal_after_pass, s.blend_weight, s.blend_weight_other]
         if s.passes > 1 else None,
-        **({"deterministic": True} if s.deterministic else {}),
-        **({"chunks": [s.chunks, s.chunk_overlap]} if s.chunks > 1 else {}),
-    }
+        "deterministic": s.deterministic,
+        "chunks": [s.chunks, s.chunk_overlap] if s.chunks > 1 else None,
+    })
 
 
 class Renderer:
