@@ -28,7 +28,9 @@ not loading the network. ``--lbfgs`` adds the package's L-BFGS against
 the frame's number of unknowns, the median of the steps made with the history full: the
 cost of the stored pairs, which the network's FLOP floor leaves out); ``--render N``
 renders N frames through the pipeline and reports the share of the wall time the optimiser
-was not running (the device's idle share).
+was not running (the device's idle share); ``--compile MODE`` times the same iterations with
+the objective (forward and backward) through ``torch.compile`` against eager execution, and
+the final loss's relative change (``reduce-overhead`` replays the graphs as CUDA graphs).
 
     python scripts/bench.py --size 320x180 --device cpu --json
 """
@@ -143,6 +145,20 @@ def conv_throughput(device: torch.device, dtype: torch.dtype, repeats: int = 5) 
 # ---- the runs -------------------------------------------------------------------------------
 
 
+class CompiledObjective(Objective):
+    """``objective`` evaluated through ``torch.compile``: one graph per frame size (the
+    shapes are static within a render), its backward compiled with it; ``reduce-overhead``
+    replays both as CUDA graphs."""
+
+    def __init__(self, objective: Objective, mode: str) -> None:
+        self.__dict__.update(objective.__dict__)
+        self.compiled = torch.compile(objective.__call__, dynamic=False,
+                                      mode=None if mode == "default" else mode)
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.compiled(image)
+
+
 @dataclasses.dataclass
 class Bench:
     net: LossNetwork
@@ -212,15 +228,32 @@ class Bench:
         finally:
             self.net.autocast = autocast
 
-    def per_iteration(self, iterations: int) -> float:
+    def per_iteration(self, iterations: int, compile_mode: str | None = None
+                      ) -> tuple[float, float, torch.Tensor]:
+        """Seconds per iteration at the full size after an untimed warm-up, the warm-up's
+        seconds and the image the timed iterations reach."""
         objective = Objective(self.net, content=self.content, styles=self.targets(self.size),
                               settings=self.image.engine)
+        if compile_mode is not None:
+            objective = CompiledObjective(objective, compile_mode)
         settings = dataclasses.replace(self.image.engine.optimizer, iterations=iterations,
                                        tolerance=0.0)
-        optimize(objective, self.content, settings=settings)  # warm-up
+        _, warm_up = timed(self.device,
+                           lambda: optimize(objective, self.content, settings=settings))
         result, seconds = timed(self.device,
                                 lambda: optimize(objective, self.content, settings=settings))
-        return seconds / max(result.iterations, 1)
+        return seconds / max(result.iterations, 1), warm_up, result.image
+
+    def compare_compiled(self, iterations: int, mode: str) -> dict[str, Any]:
+        """The same iterations with the objective through ``torch.compile(mode=mode)``:
+        the time per iteration, the warm-up (which compiles), and the relative change of
+        the final loss against eager execution (the 1 % rule for a speed-up)."""
+        eager_seconds, _, eager = self.per_iteration(iterations)
+        seconds, warm_up, compiled = self.per_iteration(iterations, mode)
+        eager_loss = self.final_loss(eager)
+        return {"compile_mode": mode, "compiled_seconds_per_iteration": seconds,
+                "compile_warm_up_seconds": warm_up, "eager_seconds_per_iteration": eager_seconds,
+                "compiled_loss_change": (self.final_loss(compiled) - eager_loss) / eager_loss}
 
     def later_frame(self, previous: torch.Tensor, frames: list[np.ndarray],
                     iterations: int, weight: float) -> float:
@@ -352,6 +385,10 @@ def main() -> None:
                         choices=tuple(HISTORY_DTYPES),
                         help="the pairs' arithmetic in the default runs and --solver (the "
                         "reference's are float32)")
+    parser.add_argument("--compile", default=None,
+                        choices=("default", "reduce-overhead", "max-autotune"),
+                        help="also time --speed-iterations iterations with the objective "
+                        "through torch.compile in this mode (reduce-overhead: CUDA graphs)")
     parser.add_argument("--render", type=int, default=0, metavar="N",
                         help="also render N frames through the pipeline")
     parser.add_argument("--memory-fraction", type=float, default=None,
@@ -381,7 +418,7 @@ def main() -> None:
     layers = sorted(set(image.engine.style_layers) | set(image.engine.content_layers))
     flops = iteration_flops(net, args.size, layers)
     log("timing one iteration ...")
-    out["seconds_per_iteration"] = bench.per_iteration(args.speed_iterations)
+    out["seconds_per_iteration"] = bench.per_iteration(args.speed_iterations)[0]
     out["floor_seconds_per_iteration"] = flops / conv_throughput(device, dtype)
     budget = PRESETS["standard"].iterations
     if args.iterations:
@@ -404,6 +441,10 @@ def main() -> None:
     if args.lbfgs:
         log(f"L-BFGS against torch.optim.LBFGS, {args.lbfgs} iterations ...")
         out.update(compare_lbfgs(bench, args.lbfgs))
+    if args.compile:
+        log(f"{args.speed_iterations} iterations, eager and through torch.compile "
+            f"(mode {args.compile}) ...")
+        out.update(bench.compare_compiled(args.speed_iterations, args.compile))
     if args.solver:
         log(f"the solver alone, {args.solver} steps with {args.lbfgs_history} "
             f"{args.lbfgs_precision} pairs ...")

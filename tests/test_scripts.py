@@ -89,12 +89,18 @@ def test_bench_reports_every_figure_as_one_json_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / "bench.py"), "--size", "48x27", "--device", "cpu",
          "--iterations", "4,2", "--reference-iterations", "1", "--speed-iterations", "2",
-         "--solver", "3", "--lbfgs-history", "2", "--lbfgs-precision", "bf16", "--json"],
+         "--solver", "3", "--lbfgs-history", "2", "--lbfgs-precision", "bf16",
+         "--compile", "default", "--json"],
         capture_output=True, text=True, env=env, timeout=600, check=True,
     )
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["lbfgs_history"] == 2 and figures["solver_seconds_per_step"] > 0
     assert figures["lbfgs_precision"] == "bf16"
+    # --compile: the same iterations through torch.compile reach the eager loss (1 % rule);
+    # its warm-up compiles, which takes far longer than the two iterations it runs
+    assert figures["compile_mode"] == "default"
+    assert abs(figures["compiled_loss_change"]) < 0.01
+    assert figures["compile_warm_up_seconds"] > 10 * 2 * figures["compiled_seconds_per_iteration"]
     for key in ("seconds_per_iteration", "floor_seconds_per_iteration", "seconds_first_frame",
                 "seconds_later_frame", "peak_memory_bytes", "default_seconds", "default_loss",
                 "reference_seconds", "reference_loss"):
