@@ -8,8 +8,10 @@ device="${1:-cuda}"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >&2
 python -m pytest -q tests/test_plate.py -k "bf16 or precision" >&2  # AMP keeps float32 Grams
 python -m pytest -q tests/test_lbfgs.py -k bf16 >&2  # bf16 pairs: cuBLAS products in float32
-python scripts/bench.py --device "$device" --size 512x288 --lbfgs 50 --render 6 --json
-python scripts/bench.py --device "$device" --size 1920x1080 --solver 30 --json
+python scripts/bench.py --device "$device" --size 512x288 --lbfgs 50 --render 6 \
+    --compile reduce-overhead --json            # CUDA graphs where launches bound the time
+python scripts/bench.py --device "$device" --size 1920x1080 --solver 30 \
+    --compile reduce-overhead --json
 python scripts/bench.py --device "$device" --size 1920x1080 --lbfgs-history 20 \
     --skip-reference --json                     # a shorter history: its time and its loss
 python scripts/bench.py --device "$device" --size 1920x1080 --solver 30 --lbfgs-precision bf16 \
