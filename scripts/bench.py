@@ -248,11 +248,12 @@ class Bench:
         """The same iterations with the objective through ``torch.compile(mode=mode)``:
         the time per iteration, the warm-up (which compiles), and the relative change of
         the final loss against eager execution (the 1 % rule for a speed-up)."""
-        eager_seconds, _, eager = self.per_iteration(iterations)
+        eager_seconds, eager_warm_up, eager = self.per_iteration(iterations)
         seconds, warm_up, compiled = self.per_iteration(iterations, mode)
         eager_loss = self.final_loss(eager)
         return {"compile_mode": mode, "compiled_seconds_per_iteration": seconds,
                 "compile_warm_up_seconds": warm_up, "eager_seconds_per_iteration": eager_seconds,
+                "eager_warm_up_seconds": eager_warm_up,
                 "compiled_loss_change": (self.final_loss(compiled) - eager_loss) / eager_loss}
 
     def later_frame(self, previous: torch.Tensor, frames: list[np.ndarray],

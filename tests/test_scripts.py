@@ -97,10 +97,10 @@ def test_bench_reports_every_figure_as_one_json_line(tmp_path: Path) -> None:
     assert figures["lbfgs_history"] == 2 and figures["solver_seconds_per_step"] > 0
     assert figures["lbfgs_precision"] == "bf16"
     # --compile: the same iterations through torch.compile reach the eager loss (1 % rule);
-    # its warm-up compiles, which takes far longer than the two iterations it runs
+    # its warm-up compiles (traces, at the least, with a warm cache): far slower than eager's
     assert figures["compile_mode"] == "default"
     assert abs(figures["compiled_loss_change"]) < 0.01
-    assert figures["compile_warm_up_seconds"] > 10 * 2 * figures["compiled_seconds_per_iteration"]
+    assert figures["compile_warm_up_seconds"] > 4 * figures["eager_warm_up_seconds"]
     for key in ("seconds_per_iteration", "floor_seconds_per_iteration", "seconds_first_frame",
                 "seconds_later_frame", "peak_memory_bytes", "default_seconds", "default_loss",
                 "reference_seconds", "reference_loss"):
