@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -145,6 +145,14 @@ def conv_throughput(device: torch.device, dtype: torch.dtype, repeats: int = 5) 
 # ---- the runs -------------------------------------------------------------------------------
 
 
+class Timed(NamedTuple):
+    """Iterations at the full size: their time, their warm-up's, and the image reached."""
+
+    seconds_per_iteration: float
+    warm_up_seconds: float
+    image: torch.Tensor
+
+
 class CompiledObjective(Objective):
     """``objective`` evaluated through ``torch.compile``: one graph per frame size (the
     shapes are static within a render), its backward compiled with it; ``reduce-overhead``
@@ -228,10 +236,9 @@ class Bench:
         finally:
             self.net.autocast = autocast
 
-    def per_iteration(self, iterations: int, compile_mode: str | None = None
-                      ) -> tuple[float, float, torch.Tensor]:
-        """Seconds per iteration at the full size after an untimed warm-up, the warm-up's
-        seconds and the image the timed iterations reach."""
+    def per_iteration(self, iterations: int, compile_mode: str | None = None) -> Timed:
+        """``iterations`` at the full size after an untimed warm-up of the same, with the
+        objective through ``torch.compile(mode=compile_mode)`` when one is named."""
         objective = Objective(self.net, content=self.content, styles=self.targets(self.size),
                               settings=self.image.engine)
         if compile_mode is not None:
@@ -242,19 +249,22 @@ class Bench:
                            lambda: optimize(objective, self.content, settings=settings))
         result, seconds = timed(self.device,
                                 lambda: optimize(objective, self.content, settings=settings))
-        return seconds / max(result.iterations, 1), warm_up, result.image
+        return Timed(seconds / max(result.iterations, 1), warm_up, result.image)
 
-    def compare_compiled(self, iterations: int, mode: str) -> dict[str, Any]:
-        """The same iterations with the objective through ``torch.compile(mode=mode)``:
-        the time per iteration, the warm-up (which compiles), and the relative change of
-        the final loss against eager execution (the 1 % rule for a speed-up)."""
-        eager_seconds, eager_warm_up, eager = self.per_iteration(iterations)
-        seconds, warm_up, compiled = self.per_iteration(iterations, mode)
-        eager_loss = self.final_loss(eager)
-        return {"compile_mode": mode, "compiled_seconds_per_iteration": seconds,
-                "compile_warm_up_seconds": warm_up, "eager_seconds_per_iteration": eager_seconds,
-                "eager_warm_up_seconds": eager_warm_up,
-                "compiled_loss_change": (self.final_loss(compiled) - eager_loss) / eager_loss}
+    def compare_compiled(self, eager: Timed, iterations: int, mode: str) -> dict[str, Any]:
+        """The iterations ``eager`` timed, with the objective through
+        ``torch.compile(mode=mode)``: the time per iteration, the warm-up (which compiles),
+        and the relative change of the final loss against ``eager`` (the 1 % rule for a
+        speed-up)."""
+        compiled = self.per_iteration(iterations, mode)
+        eager_loss = self.final_loss(eager.image)
+        return {"compile_mode": mode,
+                "compiled_seconds_per_iteration": compiled.seconds_per_iteration,
+                "compile_warm_up_seconds": compiled.warm_up_seconds,
+                "eager_seconds_per_iteration": eager.seconds_per_iteration,
+                "eager_warm_up_seconds": eager.warm_up_seconds,
+                "compiled_loss_change": (self.final_loss(compiled.image) - eager_loss)
+                / eager_loss}
 
     def later_frame(self, previous: torch.Tensor, frames: list[np.ndarray],
                     iterations: int, weight: float) -> float:
@@ -419,7 +429,8 @@ def main() -> None:
     layers = sorted(set(image.engine.style_layers) | set(image.engine.content_layers))
     flops = iteration_flops(net, args.size, layers)
     log("timing one iteration ...")
-    out["seconds_per_iteration"] = bench.per_iteration(args.speed_iterations)[0]
+    eager = bench.per_iteration(args.speed_iterations)
+    out["seconds_per_iteration"] = eager.seconds_per_iteration
     out["floor_seconds_per_iteration"] = flops / conv_throughput(device, dtype)
     budget = PRESETS["standard"].iterations
     if args.iterations:
@@ -443,9 +454,9 @@ def main() -> None:
         log(f"L-BFGS against torch.optim.LBFGS, {args.lbfgs} iterations ...")
         out.update(compare_lbfgs(bench, args.lbfgs))
     if args.compile:
-        log(f"{args.speed_iterations} iterations, eager and through torch.compile "
+        log(f"the same {args.speed_iterations} iterations through torch.compile "
             f"(mode {args.compile}) ...")
-        out.update(bench.compare_compiled(args.speed_iterations, args.compile))
+        out.update(bench.compare_compiled(eager, args.speed_iterations, args.compile))
     if args.solver:
         log(f"the solver alone, {args.solver} steps with {args.lbfgs_history} "
             f"{args.lbfgs_precision} pairs ...")
