@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -58,12 +58,14 @@ from videostyle import scales
 from videostyle.config import (
     DEFAULT_TEMPORAL_WEIGHT,
     PRESETS,
+    CompileMode,
     EngineSettings,
     OptimizerSettings,
 )
 from videostyle.lbfgs import HISTORY_DTYPES, LBFGS
 from videostyle.networks import LossNetwork, load_network, resolve_device
 from videostyle.optimize import (
+    COMPILE_MODES,
     Objective,
     Progress,
     StyleTarget,
@@ -146,25 +148,13 @@ def conv_throughput(device: torch.device, dtype: torch.dtype, repeats: int = 5) 
 
 
 class Timed(NamedTuple):
-    """Iterations at the full size: their time, their warm-up's, and the image reached."""
+    """Iterations at the full size: how many, their time, their warm-up's, and the image
+    reached."""
 
+    iterations: int
     seconds_per_iteration: float
     warm_up_seconds: float
     image: torch.Tensor
-
-
-class CompiledObjective(Objective):
-    """``objective`` evaluated through ``torch.compile``: one graph per frame size (the
-    shapes are static within a render), its backward compiled with it; ``reduce-overhead``
-    replays both as CUDA graphs."""
-
-    def __init__(self, objective: Objective, mode: str) -> None:
-        self.__dict__.update(objective.__dict__)
-        self.compiled = torch.compile(objective.__call__, dynamic=False,
-                                      mode=None if mode == "default" else mode)
-
-    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.compiled(image)
 
 
 @dataclasses.dataclass
@@ -236,27 +226,26 @@ class Bench:
         finally:
             self.net.autocast = autocast
 
-    def per_iteration(self, iterations: int, compile_mode: str | None = None) -> Timed:
+    def per_iteration(self, iterations: int, compile_mode: CompileMode = "off") -> Timed:
         """``iterations`` at the full size after an untimed warm-up of the same, with the
-        objective through ``torch.compile(mode=compile_mode)`` when one is named."""
+        objective through ``torch.compile(mode=compile_mode)`` unless ``off``."""
+        engine = dataclasses.replace(self.image.engine, compile=compile_mode)
         objective = Objective(self.net, content=self.content, styles=self.targets(self.size),
-                              settings=self.image.engine)
-        if compile_mode is not None:
-            objective = CompiledObjective(objective, compile_mode)
+                              settings=engine)
         settings = dataclasses.replace(self.image.engine.optimizer, iterations=iterations,
                                        tolerance=0.0)
         _, warm_up = timed(self.device,
                            lambda: optimize(objective, self.content, settings=settings))
         result, seconds = timed(self.device,
                                 lambda: optimize(objective, self.content, settings=settings))
-        return Timed(seconds / max(result.iterations, 1), warm_up, result.image)
+        return Timed(iterations, seconds / max(result.iterations, 1), warm_up, result.image)
 
-    def compare_compiled(self, eager: Timed, iterations: int, mode: str) -> dict[str, Any]:
+    def compare_compiled(self, eager: Timed, mode: CompileMode) -> dict[str, Any]:
         """The iterations ``eager`` timed, with the objective through
         ``torch.compile(mode=mode)``: the time per iteration, the warm-up (which compiles),
         and the relative change of the final loss against ``eager`` (the 1 % rule for a
         speed-up)."""
-        compiled = self.per_iteration(iterations, mode)
+        compiled = self.per_iteration(eager.iterations, mode)
         eager_loss = self.final_loss(eager.image)
         return {"compile_mode": mode,
                 "compiled_seconds_per_iteration": compiled.seconds_per_iteration,
@@ -397,7 +386,7 @@ def main() -> None:
                         help="the pairs' arithmetic in the default runs and --solver (the "
                         "reference's are float32)")
     parser.add_argument("--compile", default=None,
-                        choices=("default", "reduce-overhead", "max-autotune"),
+                        choices=COMPILE_MODES[1:],
                         help="also time --speed-iterations iterations with the objective "
                         "through torch.compile in this mode (reduce-overhead: CUDA graphs)")
     parser.add_argument("--render", type=int, default=0, metavar="N",
@@ -456,7 +445,7 @@ def main() -> None:
     if args.compile:
         log(f"the same {args.speed_iterations} iterations through torch.compile "
             f"(mode {args.compile}) ...")
-        out.update(bench.compare_compiled(eager, args.speed_iterations, args.compile))
+        out.update(bench.compare_compiled(eager, cast(CompileMode, args.compile)))
     if args.solver:
         log(f"the solver alone, {args.solver} steps with {args.lbfgs_history} "
             f"{args.lbfgs_precision} pairs ...")

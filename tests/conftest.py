@@ -58,10 +58,8 @@ class TinyFeatures(nn.Module):
                 conv.bias.copy_(torch.randn(conv.bias.shape, generator=generator) * 0.1)
         self.requires_grad_(False)
         self.weights = WeightsInfo(network="tiny", sha256="0" * 64, source="tests")
-        self.calls = 0
 
     def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        self.calls += 1
         out: dict[str, torch.Tensor] = {}
         x = torch.relu(self.conv1(image))  # (N, 4, H, W)
         out["relu1_1"] = x

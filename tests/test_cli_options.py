@@ -140,6 +140,7 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
     ("device", ("--device", "cpu"), (), lambda s, c: c["load"]["device"] == "cpu"),
     ("precision", ("--precision", "bf16"), (), lambda s, c: s.engine.precision == "bf16"
      and c["load"]["precision"] == "bf16"),
+    ("compile", ("--compile", "default"), (), lambda s, c: s.engine.compile == "default"),
     ("lbfgs_history", ("--lbfgs-history", "7"), (),
      lambda s, c: s.engine.optimizer.lbfgs_history == 7),
     ("lbfgs_precision", ("--lbfgs-precision", "bf16"), (),
@@ -247,6 +248,7 @@ IMAGE_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
     ("device", ("--device", "cpu"), (), lambda s, c: c["load"]["device"] == "cpu"),
     ("precision", ("--precision", "bf16"), (), lambda s, c: s.engine.precision == "bf16"
      and c["load"]["precision"] == "bf16"),
+    ("compile", ("--compile", "default"), (), lambda s, c: s.engine.compile == "default"),
     ("lbfgs_history", ("--lbfgs-history", "7"), (),
      lambda s, c: s.engine.optimizer.lbfgs_history == 7),
     ("lbfgs_precision", ("--lbfgs-precision", "bf16"), (),

@@ -3,6 +3,7 @@ counting, early stopping, interruption, determinism, and recovery from a divergi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -14,6 +15,7 @@ from videostyle.lbfgs import LBFGS
 from videostyle.optimize import (
     Objective,
     Progress,
+    TemporalTerm,
     build_style_targets,
     optimize,
     random_init,
@@ -57,6 +59,10 @@ class Faulty:
             self.faulty_calls += 1
             terms["total"] = terms["total"] * self.value
         return terms
+
+    def values(self, image: torch.Tensor) -> dict[str, float]:
+        with torch.no_grad():
+            return {name: float(v) for name, v in self(image).items()}
 
 
 def _reference_lbfgs(objective: Objective, init: torch.Tensor, n: int) -> torch.Tensor:
@@ -300,3 +306,34 @@ def test_resize_to() -> None:
     big = resize_to(image, (48, 32))
     assert big.shape == (1, 3, 32, 48)
     assert 0.0 <= float(big.min()) and float(big.max()) <= 1.0
+
+
+def test_a_compiled_objective_gives_the_eager_terms_and_gradient_from_one_graph(
+    tiny_net, content: torch.Tensor
+) -> None:
+    from torch._dynamo.utils import counters
+
+    style = random_init((1, 3, 16, 16), seed=2) ** 2
+    targets = build_style_targets(tiny_net, [style], layers=SETTINGS.style_layers)
+    temporal = [TemporalTerm(random_init((1, 3, 16, 16), seed=3),
+                             random_init((1, 1, 16, 16), seed=4))]
+    settings = dataclasses.replace(SETTINGS, weights=dataclasses.replace(SETTINGS.weights,
+                                                                         temporal=50.0))
+    runs = {}
+    graphs = counters["stats"]["unique_graphs"]
+    for mode in ("off", "default"):
+        objective = Objective(tiny_net, content=content, styles=targets, temporal=temporal,
+                              settings=dataclasses.replace(settings, compile=mode))
+        x = random_init((1, 3, 16, 16), seed=5).requires_grad_(True)
+        terms = objective(x)
+        terms["total"].backward()
+        runs[mode] = ({k: float(v) for k, v in terms.items()}, x.grad, objective.values(x))
+    # one graph, for the forward and backward; values() runs it rather than compiling another
+    assert counters["stats"]["unique_graphs"] - graphs == 1
+    (eager, eager_grad, eager_values), (comp, comp_grad, comp_values) = runs.values()
+    assert set(comp) == {"content", "style", "tv", "chroma", "temporal", "total"}
+    for name, value in eager.items():
+        assert comp[name] == pytest.approx(value, rel=1e-5)
+        assert comp_values[name] == pytest.approx(value, rel=1e-5)
+        assert eager_values[name] == value
+    torch.testing.assert_close(comp_grad, eager_grad, rtol=1e-4, atol=1e-6)

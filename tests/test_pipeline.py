@@ -155,7 +155,8 @@ def test_settings_added_later_are_recorded_only_away_from_their_former_value(
         n_frames=6, has_audio=False, bit_depth=8, fingerprint="f" * 64,
     )
     base = settings(tmp_path / "in.mp4", style, tmp_path / "out.mp4")
-    bf16 = dataclasses.replace(base.engine, optimizer=OptimizerSettings(lbfgs_precision="bf16"))
+    bf16 = dataclasses.replace(base.engine, optimizer=OptimizerSettings(lbfgs_precision="bf16"),
+                               compile="reduce-overhead")
     later = dataclasses.replace(base, deterministic=True, chunks=3, chunk_overlap=1,
                                 image=dataclasses.replace(base.image, engine=bf16))
     former, current = (pixel_settings(s, info, 1, 6, (40, 30), "vgg16:abc")
@@ -173,6 +174,7 @@ def test_settings_added_later_are_recorded_only_away_from_their_former_value(
         ("deterministic",): True,
         ("chunks",): [3, 1],
         ("engine", "optimizer", "lbfgs_precision"): "bf16",
+        ("engine", "compile"): "reduce-overhead",
     }
     # Everything else is recorded either way: the optimizer's other fields stay.
     assert former["engine"]["optimizer"]["lbfgs_history"] == 100

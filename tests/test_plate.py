@@ -237,6 +237,59 @@ def test_out_of_memory_mid_render_keeps_finished_frames_and_says_what_helps(
     assert len(list(tmp_path.glob("o_*.png"))) == 3
 
 
+def test_compile_runs_the_render_through_one_graph_per_set_of_terms(
+    cli: Cli, tmp_path: Path
+) -> None:
+    from torch._dynamo.utils import counters
+
+    from videostyle.optimize import check_compile
+
+    check_compile("default", "cpu")  # its probe is a graph of its own: compiled before counting
+    source = _sequence(tmp_path / "src", (64, 48))
+    style = _style(tmp_path / "s.png")
+    runs = {}
+    for name, extra in (("eager", ()), ("compiled", ("--compile", "default"))):
+        out = tmp_path / name / "o_%04d.png"
+        out.parent.mkdir()
+        graphs = counters["stats"]["unique_graphs"]
+        code, _, err = cli("render", source, "--fps", "24", "-s", style, "-o", out,
+                           "--iterations", "12,4", "-q", *extra)
+        assert code == 0, err
+        workdir = default_workdir(out)
+        manifest = json.loads((workdir / "manifest.json").read_text())
+        records = [json.loads(p.read_text()) for p in sorted((workdir / "frames").glob("*.json"))]
+        runs[name] = (counters["stats"]["unique_graphs"] - graphs, manifest["pixels"]["engine"],
+                      [r["losses"]["total"] for r in records])
+    assert runs["eager"][0] == 0 and "compile" not in runs["eager"][1]  # older folders resume
+    # frame 1 alone, frames 2 and 3 with the frame before warped (the other offsets reach
+    # before frame 1): two sets of terms at one size. Frame 3 reuses frame 2's graph, and
+    # each frame's initial and final losses their frame's; a graph per frame gives three.
+    assert runs["compiled"][0] == 2 and runs["compiled"][1]["compile"] == "default"
+    for eager, compiled in zip(runs["eager"][2], runs["compiled"][2], strict=True):
+        assert compiled == pytest.approx(eager, rel=0.08)  # 4-12 iterations from one start
+
+
+def test_compile_that_cannot_compile_here_is_refused_before_any_work(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videostyle.optimize import check_compile
+
+    def no_compiler(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("Compiler: cc is not found.\n(more lines)")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    check_compile.cache_clear()
+    out = tmp_path / "o.mp4"
+    code, _, err = cli("render", _sequence(tmp_path / "src", (64, 48)), "--fps", "24", "-s",
+                       _style(tmp_path / "s.png"), "-o", out, "--compile", "reduce-overhead")
+    check_compile.cache_clear()
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "videostyle: error: --compile reduce-overhead cannot compile on cpu here (Compiler: cc "
+        "is not found. (more lines)); install a C++ compiler (g++), or leave --compile out"]
+    assert not (default_workdir(out) / "frames").exists() and not out.exists()
+
+
 # ---- precision and devices --------------------------------------------------------------------
 
 

@@ -61,6 +61,10 @@ DEFAULT_PADDING: Literal["zeros", "replicate", "replicate-first"] = "replicate-f
 DEFAULT_START_SIZE: int | None = 128
 
 
+#: ``torch.compile``'s modes, and ``off`` (eager).
+CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune"]
+
+
 @dataclass(frozen=True)
 class LossWeights:
     """Weights of the terms of the objective (see the module docstring for units)."""
@@ -119,6 +123,10 @@ class EngineSettings:
     #: the loss network's convolutions: ``auto`` (bfloat16 autocast on CUDA, float32
     #: elsewhere), ``float32`` or ``bf16``; Gram matrices, losses and the image are float32
     precision: Literal["auto", "float32", "bf16"] = "auto"
+    #: the objective's forward and backward through ``torch.compile``: ``off`` (eager) or
+    #: one of its modes (``reduce-overhead`` replays them as CUDA graphs on a GPU); each
+    #: frame size and set of terms compiles once, at its first evaluation
+    compile: CompileMode = "off"
     weights: LossWeights = field(default_factory=LossWeights)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     seed: int = 0

@@ -6,14 +6,16 @@ network's device, progress leaves through a callback, errors are raised.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 
-from .config import EngineSettings, LossWeights, OptimizerSettings
+from .config import CompileMode, EngineSettings, LossWeights, OptimizerSettings
 from .errors import InputError, OptimizationError, opt
 from .lbfgs import HISTORY_DTYPES, LBFGS
 from .losses import (
@@ -31,6 +33,52 @@ from .networks import LossNetwork
 
 #: A loss this many times the best seen so far counts as a diverged step.
 _BLOW_UP = 10.0
+
+#: ``--compile``'s choices: ``off`` (eager) or a mode of ``torch.compile``.
+COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
+
+#: Graphs a compiled objective may hold, one per frame size and set of terms: a plate-size
+#: first frame alone has nine scales, and past torch's default of 8 it runs eager.
+RECOMPILE_LIMIT = 64
+
+
+def compiled(
+    fn: Callable[[torch.Tensor], dict[str, torch.Tensor]], mode: str
+) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+    """``fn`` through ``torch.compile`` in ``mode`` (``off``: ``fn`` itself), specialised to
+    each shape it meets (shapes are static within a render)."""
+    if mode == "off":
+        return fn
+    import torch._dynamo
+    import torch._inductor.config
+
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit,
+                                               RECOMPILE_LIMIT)
+    # Inductor's own choice of channels-last for the convolutions' inputs gives the
+    # backward of the first convolution's replicate padding strides its compiled code does
+    # not expect (an assertion at the first evaluation, torch 2.14 on the CPU).
+    torch._inductor.config.layout_optimization = False
+    return torch.compile(fn, dynamic=False, mode=None if mode == "default" else mode)
+
+
+@functools.cache
+def check_compile(mode: str, device: str) -> None:
+    """Refuses, before any work, a ``--compile`` mode this machine cannot serve on
+    ``device``: a small function is compiled and run there (the C++ compiler on the CPU,
+    Triton on CUDA)."""
+    if mode not in COMPILE_MODES:
+        raise InputError(f"{opt('compile')} must be one of {', '.join(COMPILE_MODES)}, "
+                         f"got {mode!r}")
+    if mode == "off":
+        return
+    try:
+        probe = compiled(lambda x: {"total": (x * 2.0 + 1.0).sum()}, mode)
+        float(probe(torch.ones(64, device=device))["total"])
+    except Exception as exc:  # the toolchain's own error, in one line
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        needs = "Triton" if device.startswith("cuda") else "a C++ compiler (g++)"
+        raise InputError(f"{opt('compile')} {mode} cannot compile on {device} here ({reason}); "
+                         f"install {needs}, or leave {opt('compile')} out") from None
 
 
 @dataclass(frozen=True)
@@ -262,6 +310,8 @@ class Objective:
             else {name: resize_mask(t.mask, sizes[name]) for name in self.style_layers}
             for t in self.styles
         ]
+        self.compile_mode = settings.compile
+        self._evaluate = compiled(self._terms, settings.compile)
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Weighted loss terms and their ``total`` for ``image`` ``(1, 3, H, W)``.
@@ -270,6 +320,16 @@ class Objective:
         and shown: values outside the range carry no gradient, so the optimiser cannot
         buy a lower loss with colours that clamping then throws away.
         """
+        return self._evaluate(image)
+
+    def values(self, image: torch.Tensor) -> dict[str, float]:
+        """The terms at ``image`` as floats, with no gradient. A compiled objective runs its
+        one graph for this size (the gradient's bookkeeping costs memory, not time) rather
+        than compiling a second graph without autograd."""
+        with torch.set_grad_enabled(self.compile_mode != "off"):
+            return _floats(self(image))
+
+    def _terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         image = image.clamp(0.0, 1.0)
         feats = self.network(image, self.layers)
         terms: dict[str, torch.Tensor] = {}
@@ -436,8 +496,7 @@ def optimize(
     if settings.iterations < 0:
         raise InputError(f"iterations must be >= 0, got {settings.iterations}")
     x = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
-    with torch.no_grad():
-        initial = _floats(objective(x))
+    initial = objective.values(x)
     if not all(math.isfinite(v) for v in initial.values()):
         raise OptimizationError(f"the loss is not finite at the initial image: {initial}")
     run = _Run(x, initial["total"], settings, callback, should_stop)
@@ -468,9 +527,8 @@ def optimize(
     if run.average is not None and run.average.weight > 0:
         with torch.no_grad():
             x.copy_(run.average.get())
-    with torch.no_grad():
-        final = _floats(objective(x))
-        image = x.detach().clamp(0.0, 1.0)
+    final = objective.values(x)
+    image = x.detach().clamp(0.0, 1.0)
     return OptimizeResult(
         image=image,
         losses=final,

@@ -45,7 +45,7 @@ from .atomic import free_bytes, megabytes
 from .colormanage import ColourPlan
 from .errors import DiskFull, InputError, Interrupted, VideostyleError, opt
 from .networks import LossNetwork, sha256_file
-from .optimize import ProgressCallback
+from .optimize import ProgressCallback, check_compile
 from .runlock import RunLock, running_holder
 from .settings import RenderSettings
 from .stylize import prepare_styles, to_image
@@ -132,6 +132,7 @@ ADDED_LATER: dict[tuple[str, ...], Any] = {
     ("deterministic",): False,
     ("chunks",): None,
     ("engine", "optimizer", "lbfgs_precision"): "float32",
+    ("engine", "compile"): "off",
 }
 
 
@@ -248,6 +249,7 @@ class Renderer:
             if self.on_note is not None:
                 self.on_note(note)
         memory.check_fits(size, self.s.engine, self.device, half=_half(self.network))  # it fits
+        check_compile(self.s.engine.compile, str(self.device))  # the toolchain is there
         self._open(run, info, frames, size)  # 2. the run folder (refuses a mismatched resume)
         self._decode(info, run, frames, size)  # 3. source frames at the render size
         targets = prepare_styles(  # 4. style Gram matrices, once (per style with masks)

@@ -372,6 +372,7 @@ def _image_settings(
         pooling=given.get("pooling", EngineSettings.pooling),
         padding=given.get("padding", EngineSettings.padding),
         precision=given.get("precision", EngineSettings.precision),
+        compile=given.get("compile", EngineSettings.compile),
         style_balance=float(given.get("style_balance", EngineSettings.style_balance)),
         weights=LossWeights(
             content=float(given.get("content_weight", LossWeights.content)),

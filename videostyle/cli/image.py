@@ -42,6 +42,7 @@ IMAGE_OPTIONS = (
 def image(ctx: typer.Context, **values: Any) -> None:
     """Stylise one image: videostyle image photo.jpg --style painting.jpg -o out.png"""
     from ..networks import load_network, resolve_device
+    from ..optimize import check_compile
     from ..preflight import check_still
     from ..settings import resolve_image
     from ..stylize import stylize_image
@@ -54,6 +55,7 @@ def image(ctx: typer.Context, **values: Any) -> None:
         for message in inputs.notes:
             note(message)
         device = resolve_device(values["device"])
+        check_compile(job.settings.engine.compile, str(device))
         net = load_network(job.settings.engine.network, weights=values["weights"],
                            pooling=job.settings.engine.pooling,
                            padding=job.settings.engine.padding, device=device,

@@ -27,6 +27,7 @@ from .. import flow as flowmod
 from ..config import EngineSettings, LossWeights, OptimizerSettings
 from ..lbfgs import HISTORY_DTYPES
 from ..networks import PADDINGS, PRECISIONS
+from ..optimize import COMPILE_MODES
 from ..stylize import ImageSettings
 
 
@@ -109,6 +110,7 @@ Optimizer = choice("Optimizer", ("lbfgs", "adam"))
 Pooling = choice("Pooling", ("max", "avg"))
 Precision = choice("Precision", PRECISIONS)
 LbfgsPrecision = choice("LbfgsPrecision", tuple(HISTORY_DTYPES))
+Compile = choice("Compile", COMPILE_MODES)
 Colors = choice("Colors", ("yuv", "ycrcb", "luv", "lab"))
 Warp = choice("Warp", tuple(flowmod.WARP_INTERPOLATIONS))
 Padding = choice("Padding", PADDINGS)
@@ -156,6 +158,10 @@ DEVICE = Opt("device", str, "auto", "Where to compute: auto, cpu, cuda, cuda:N (
 PRECISION = Opt("precision", Precision, Precision(_ENGINE.precision), "The loss network's "
                 "arithmetic: auto (bfloat16 on CUDA, float32 elsewhere), float32 or bf16; Gram "
                 "matrices and losses are float32 either way.")
+COMPILE = Opt("compile", Compile, Compile(_ENGINE.compile), "The objective's forward and "
+              "backward through torch.compile: off (eager), default, reduce-overhead (CUDA "
+              "graphs on a GPU) or max-autotune. Each frame size compiles at its first "
+              "iteration (tens of seconds); on a CPU it measured slower than eager.")
 LBFGS_HISTORY = Opt("lbfgs_history", int, _OPT.lbfgs_history, "Gradient pairs L-BFGS keeps "
                     "(memory: 24 bytes per pixel per pair).", extra={"min": 1})
 LBFGS_PRECISION = Opt("lbfgs_precision", LbfgsPrecision, LbfgsPrecision(_OPT.lbfgs_precision),
@@ -170,8 +176,8 @@ QUIET = Opt("quiet", bool, False, "No progress output.", decls=("--quiet", "-q")
 #: The loss and network options, in the order both commands list them.
 ENGINE_OPTIONS = (CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT, CHROMA_WEIGHT, STYLE_BALANCE,
                   STYLE_WEIGHTS, STYLE_SCALE, START_SIZE)
-NETWORK_OPTIONS = (COLORS, NETWORK, WEIGHTS, POOLING, PADDING, DEVICE, PRECISION, SEED,
-                   TOLERANCE, LBFGS_HISTORY, LBFGS_PRECISION)
+NETWORK_OPTIONS = (COLORS, NETWORK, WEIGHTS, POOLING, PADDING, DEVICE, PRECISION, COMPILE,
+                   SEED, TOLERANCE, LBFGS_HISTORY, LBFGS_PRECISION)
 
 # ---- shot files and the render farm (`render` and `batch`) --------------------------------
 CONFIG = Opt("config", Path | None, None, "A shot file (TOML) with one [[shot]]: source, styles, "
