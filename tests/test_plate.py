@@ -9,6 +9,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -99,6 +100,21 @@ def test_standard_renders_at_the_plate_size_with_each_scale_recorded(
     assert later["scales"] == [[600, 64, 2]]  # later frames: warm-started at full size
 
 
+def _render(cli: Cli, folder: Path, source: Path, style: Path, *extra: str
+            ) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
+    """Three frames rendered into ``folder`` with 12 and 4 iterations: the output pattern,
+    the manifest's engine settings and the frame records."""
+    out = folder / "o_%04d.png"
+    folder.mkdir()
+    code, _, err = cli("render", source, "--fps", "24", "-s", style, "-o", out,
+                       "--iterations", "12,4", "-q", *extra)
+    assert code == 0, err
+    workdir = default_workdir(out)
+    manifest = json.loads((workdir / "manifest.json").read_text())
+    records = [json.loads(p.read_text()) for p in sorted((workdir / "frames").glob("*.json"))]
+    return out, manifest["pixels"]["engine"], records
+
+
 def test_lbfgs_precision_bf16_stores_the_pairs_in_half_the_bytes_through_render(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -119,15 +135,8 @@ def test_lbfgs_precision_bf16_stores_the_pairs_in_half_the_bytes_through_render(
     runs = {}
     for name, extra in (("f32", ()), ("bf16", ("--lbfgs-precision", "bf16"))):
         stored.clear()
-        out = tmp_path / name / "o_%04d.png"
-        out.parent.mkdir()
-        code, _, err = cli("render", source, "--fps", "24", "-s", style, "-o", out,
-                           "--iterations", "12,4", "-q", *extra)
-        assert code == 0, err
-        workdir = default_workdir(out)
-        manifest = json.loads((workdir / "manifest.json").read_text())
-        records = [json.loads(p.read_text()) for p in sorted((workdir / "frames").glob("*.json"))]
-        runs[name] = (set(stored), manifest["pixels"]["engine"]["optimizer"], records,
+        out, engine, records = _render(cli, tmp_path / name, source, style, *extra)
+        runs[name] = (set(stored), engine["optimizer"], records,
                       [read_image(p) for p in sorted(out.parent.glob("o_*.png"))])
     assert runs["f32"][0] == {torch.float32} and runs["bf16"][0] == {torch.bfloat16}
     # a float32 history leaves the run folder as before the option (older folders resume)
@@ -249,16 +258,9 @@ def test_compile_runs_the_render_through_one_graph_per_set_of_terms(
     style = _style(tmp_path / "s.png")
     runs = {}
     for name, extra in (("eager", ()), ("compiled", ("--compile", "default"))):
-        out = tmp_path / name / "o_%04d.png"
-        out.parent.mkdir()
         graphs = counters["stats"]["unique_graphs"]
-        code, _, err = cli("render", source, "--fps", "24", "-s", style, "-o", out,
-                           "--iterations", "12,4", "-q", *extra)
-        assert code == 0, err
-        workdir = default_workdir(out)
-        manifest = json.loads((workdir / "manifest.json").read_text())
-        records = [json.loads(p.read_text()) for p in sorted((workdir / "frames").glob("*.json"))]
-        runs[name] = (counters["stats"]["unique_graphs"] - graphs, manifest["pixels"]["engine"],
+        _, engine, records = _render(cli, tmp_path / name, source, style, *extra)
+        runs[name] = (counters["stats"]["unique_graphs"] - graphs, engine,
                       [r["losses"]["total"] for r in records])
     assert runs["eager"][0] == 0 and "compile" not in runs["eager"][1]  # older folders resume
     # frame 1 alone, frames 2 and 3 with the frame before warped (the other offsets reach
