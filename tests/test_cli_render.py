@@ -190,6 +190,31 @@ def test_killed_render_resumes_to_identical_frames(
 
 
 @pytest.mark.slow
+def test_compiled_render_killed_and_resumed_in_a_new_process_is_identical(
+    env: dict[str, str], clip: Path, style: Path, tmp_path: Path
+) -> None:
+    """Each process compiles its own kernels: they must paint the same bytes."""
+    common = (*KILL_ARGS, "--compile", "default")
+    (tmp_path / "ref").mkdir()
+    whole = run_cli(env, *render_args(clip, style, tmp_path / "ref" / "out.mp4", *common),
+                    timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    assert "CUDA" not in whole.stderr  # the compiler's own chatter stays out of the terminal
+    (tmp_path / "run").mkdir()
+    output = tmp_path / "run" / "out.mp4"
+    run = RunFolder(default_workdir(output))
+    args = render_args(clip, style, output, *common)
+    proc = start_cli(env, *args)
+    wait_for(proc, run.record_path(3).exists, timeout=600)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=120)
+    done = run_cli(env, *args, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert 0 < computed_now(done.stdout) < N_FRAMES
+    assert frame_bytes(run.root) == frame_bytes(default_workdir(tmp_path / "ref" / "out.mp4"))
+
+
+@pytest.mark.slow
 def test_killed_flow_warped_render_reuses_flows(
     env: dict[str, str], clip: Path, style: Path, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ network's device, progress leaves through a callback, errors are raised.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ def compiled(
     # backward of the first convolution's replicate padding strides its compiled code does
     # not expect (an assertion at the first evaluation, torch 2.14 on the CPU).
     torch._inductor.config.layout_optimization = False
+    # Its C++ toolchain lookup warns, on every CPU-only machine, that no CUDA runtime exists.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     return torch.compile(fn, dynamic=False, mode=None if mode == "default" else mode)
 
 
