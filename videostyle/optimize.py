@@ -59,8 +59,11 @@ def compiled(
     # backward of the first convolution's replicate padding strides its compiled code does
     # not expect (an assertion at the first evaluation, torch 2.14 on the CPU).
     torch._inductor.config.layout_optimization = False
-    # Its C++ toolchain lookup warns, on every CPU-only machine, that no CUDA runtime exists.
+    # Its C++ toolchain lookup warns, on every CPU-only machine, that no CUDA runtime exists,
+    # and max-autotune writes a table of its choices per kernel to stderr: neither is ours.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    torch._inductor.config.autotune_num_choices_displayed = 0
+    torch._inductor.config.max_autotune_report_choices_stats = False
     return torch.compile(fn, dynamic=False, mode=None if mode == "default" else mode)
 
 
