@@ -328,7 +328,7 @@ def test_a_compiled_objective_gives_the_eager_terms_and_gradient_from_one_graph(
         x = random_init((1, 3, 16, 16), seed=5).requires_grad_(True)
         terms = objective(x)
         terms["total"].backward()
-        runs[name] = ({k: float(v) for k, v in terms.items()}, x.grad.clone(),
+        runs[name] = ({k: float(v.detach()) for k, v in terms.items()}, x.grad.clone(),
                       objective.values(x))
     # one graph, for the forward and backward; values() runs it rather than compiling another
     assert counters["stats"]["unique_graphs"] - graphs == 1
