@@ -43,13 +43,9 @@ COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 RECOMPILE_LIMIT = 64
 
 
-def compiled(
-    fn: Callable[[torch.Tensor], dict[str, torch.Tensor]], mode: str
-) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
-    """``fn`` through ``torch.compile`` in ``mode`` (``off``: ``fn`` itself), specialised to
-    each shape it meets (shapes are static within a render)."""
-    if mode == "off":
-        return fn
+@functools.cache
+def _configure_compiler() -> None:
+    """The process-wide torch settings a compiled objective needs, set once."""
     import torch._dynamo
     import torch._inductor.config
 
@@ -64,6 +60,16 @@ def compiled(
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     torch._inductor.config.autotune_num_choices_displayed = 0
     torch._inductor.config.max_autotune_report_choices_stats = False
+
+
+def compiled(
+    fn: Callable[[torch.Tensor], dict[str, torch.Tensor]], mode: str
+) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+    """``fn`` through ``torch.compile`` in ``mode`` (``off``: ``fn`` itself), specialised to
+    each shape it meets (shapes are static within a render)."""
+    if mode == "off":
+        return fn
+    _configure_compiler()
     graphed = torch.compile(fn, dynamic=False, mode=None if mode == "default" else mode)
     if mode != "reduce-overhead":
         return graphed
