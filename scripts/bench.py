@@ -30,7 +30,11 @@ cost of the stored pairs, which the network's FLOP floor leaves out); ``--render
 renders N frames through the pipeline and reports the share of the wall time the optimiser
 was not running (the device's idle share); ``--compile MODE`` times the same iterations with
 the objective (forward and backward) through ``torch.compile`` against eager execution, and
-the final loss's relative change (``reduce-overhead`` replays the graphs as CUDA graphs).
+the final loss's relative change (``reduce-overhead`` replays the graphs as CUDA graphs);
+``--skip-frames`` leaves out the first, later and reference frames. ``--source`` may be an
+image sequence (``frames/valley.%04d.png``); ``--render`` then writes PNG frames, so no step
+needs ffmpeg. Stopped by Ctrl-C or SIGTERM, the bench still prints every figure measured so
+far, with ``interrupted`` naming the measurement under way (exit status 130).
 
     python scripts/bench.py --size 320x180 --device cpu --json
 """
@@ -42,6 +46,7 @@ import dataclasses
 import json
 import math
 import resource
+import signal
 import sys
 import tempfile
 import time
@@ -346,9 +351,12 @@ def render_frames(source: Path, style: Path, n: int, size: tuple[int, int],
         if not p.skipped:
             busy.append(p.seconds)
 
+    info = probe(source, fps=Fraction(24))
+    # a sequence renders to PNG frames, so a machine without ffmpeg can run it
+    name = "o.%04d.png" if info.kind == "sequence" else "o.mp4"
     with tempfile.TemporaryDirectory() as tmp:
-        given = {"frames": f"1:{n}", "size": max(size)}
-        settings = resolve_render(source, (style,), Path(tmp) / "o.mp4", given=given).settings
+        given = {"frames": f"{info.first}:{info.first + n - 1}", "size": max(size)}
+        settings = resolve_render(source, (style,), Path(tmp) / name, given=given).settings
         _, wall = timed(device, lambda: Renderer(settings, network=net, device=device,
                                                  on_frame=on_frame).run())
     return {"render_frames": n, "render_seconds": wall,
@@ -360,7 +368,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=ROOT / "sample_videos" / "valley.mp4")
     parser.add_argument("--style", type=Path,
@@ -369,6 +377,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="auto", help="auto, float32 or bf16")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--skip-frames", action="store_true",
+                        help="time the iteration and what the options below add, not the "
+                        "first and later frames (nor the reference)")
     parser.add_argument("--speed-iterations", type=int, default=20)
     parser.add_argument("--iterations", default=None, metavar="FIRST,LATER",
                         help="budgets of the first and a later frame [default: the standard "
@@ -395,8 +406,18 @@ def main() -> None:
                         help="CUDA: cap this process at that share of the card's memory "
                         "(0.56 of a 141 GB H200 = an 80 GB card)")
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    device = resolve_device(args.device)
+    return parser.parse_args()
+
+
+def measure(args: argparse.Namespace, out: dict[str, Any], state: dict[str, Any]) -> None:
+    """Every figure ``args`` asks for, into ``out`` as each is measured; ``state`` holds
+    the device and names the measurement under way."""
+
+    def step(message: str) -> None:
+        state["stage"] = message.removesuffix(" ...")
+        log(message)
+
+    device = state["device"] = resolve_device(args.device)
     if args.memory_fraction is not None and device.type == "cuda":
         torch.cuda.set_per_process_memory_fraction(args.memory_fraction, device)
     net = load_network("vgg16", device=device, precision=args.precision)
@@ -409,56 +430,86 @@ def main() -> None:
     bench = Bench(net, device, args.size, to_tensor(frames[0], device), read_image(args.style),
                   image)
     dtype = net.autocast or torch.float32
-    out: dict[str, Any] = {
+    out.update({
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "size": list(args.size), "dtype": str(dtype).removeprefix("torch."),
         "lbfgs_history": args.lbfgs_history, "lbfgs_precision": args.lbfgs_precision,
-    }
+    })
     layers = sorted(set(image.engine.style_layers) | set(image.engine.content_layers))
     flops = iteration_flops(net, args.size, layers)
-    log("timing one iteration ...")
+    step("timing one iteration ...")
     eager = bench.per_iteration(args.speed_iterations)
     out["seconds_per_iteration"] = eager.seconds_per_iteration
     out["floor_seconds_per_iteration"] = flops / conv_throughput(device, dtype)
-    budget = PRESETS["standard"].iterations
-    if args.iterations:
-        first_n, _, later_n = args.iterations.partition(",")
-        budget = (int(first_n), int(later_n or first_n))
-    log(f"first frame, default settings ({budget[0]} iterations of work) ...")
-    first, out["default_seconds"], trace = bench.first_frame(budget[0], image.start_size)
-    out["default_loss"] = bench.final_loss(first)
-    out["seconds_first_frame"] = out["default_seconds"]
-    log(f"a later frame ({budget[1]} iterations, temporal terms) ...")
-    out["seconds_later_frame"] = bench.later_frame(first, frames, budget[1],
-                                                   DEFAULT_TEMPORAL_WEIGHT)
-    if not args.skip_reference:
-        log(f"first frame, the reference's settings ({args.reference_iterations} "
-            f"iterations) ...")
-        ref, out["reference_seconds"] = bench.reference(args.reference_iterations)
-        out["reference_loss"] = bench.final_loss(ref)
-        out["default_seconds_to_reference_loss"] = next(
-            (t for t, loss in trace if loss <= out["reference_loss"]), None)
+    if not args.skip_frames:
+        measure_frames(args, bench, frames, out, step)
     if args.lbfgs:
-        log(f"L-BFGS against torch.optim.LBFGS, {args.lbfgs} iterations ...")
+        step(f"L-BFGS against torch.optim.LBFGS, {args.lbfgs} iterations ...")
         out.update(compare_lbfgs(bench, args.lbfgs))
     if args.compile:
-        log(f"the same {args.speed_iterations} iterations through torch.compile "
+        step(f"the same {args.speed_iterations} iterations through torch.compile "
             f"(mode {args.compile}) ...")
         out.update(bench.compare_compiled(eager, cast(CompileMode, args.compile)))
     if args.solver:
-        log(f"the solver alone, {args.solver} steps with {args.lbfgs_history} "
+        step(f"the solver alone, {args.solver} steps with {args.lbfgs_history} "
             f"{args.lbfgs_precision} pairs ...")
         out["solver_seconds_per_step"] = solver_step_seconds(
             device, args.size, args.solver, args.lbfgs_history, args.lbfgs_precision)
     if args.render:
-        log(f"rendering {args.render} frames ...")
+        step(f"rendering {args.render} frames ...")
         out.update(render_frames(args.source, args.style, args.render, args.size, net, device))
     out["peak_memory_bytes"] = peak_memory(device)
+
+
+def measure_frames(args: argparse.Namespace, bench: Bench, frames: list[np.ndarray],
+                   out: dict[str, Any], step: Callable[[str], None]) -> None:
+    """The first frame with the default settings, a later frame and (unless skipped) the
+    first frame with the reference's settings."""
+    budget = PRESETS["standard"].iterations
+    if args.iterations:
+        first_n, _, later_n = args.iterations.partition(",")
+        budget = (int(first_n), int(later_n or first_n))
+    step(f"first frame, default settings ({budget[0]} iterations of work) ...")
+    first, out["default_seconds"], trace = bench.first_frame(budget[0], bench.image.start_size)
+    out["default_loss"] = bench.final_loss(first)
+    out["seconds_first_frame"] = out["default_seconds"]
+    step(f"a later frame ({budget[1]} iterations, temporal terms) ...")
+    out["seconds_later_frame"] = bench.later_frame(first, frames, budget[1],
+                                                   DEFAULT_TEMPORAL_WEIGHT)
+    if not args.skip_reference:
+        step(f"first frame, the reference's settings ({args.reference_iterations} "
+             f"iterations) ...")
+        ref, out["reference_seconds"] = bench.reference(args.reference_iterations)
+        out["reference_loss"] = bench.final_loss(ref)
+        out["default_seconds_to_reference_loss"] = next(
+            (t for t, loss in trace if loss <= out["reference_loss"]), None)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Measure; stopped by Ctrl-C or a SIGTERM (``timeout``), still report every figure
+    measured so far, with ``interrupted`` naming the one under way."""
+    args = parse_args()
+    signal.signal(signal.SIGTERM, _interrupt)
+    out: dict[str, Any] = {}
+    state: dict[str, Any] = {"stage": "loading", "device": None}
+    try:
+        measure(args, out, state)
+    except KeyboardInterrupt:
+        out["interrupted"] = state["stage"]
+        log(f"interrupted during: {state['stage']}")
+        if state["device"] is not None:
+            out["peak_memory_bytes"] = peak_memory(state["device"])
     for key, value in out.items():
         log(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     if args.json:
-        print(json.dumps(out))
+        print(json.dumps(out), flush=True)
+    if "interrupted" in out:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

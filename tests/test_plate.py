@@ -20,7 +20,7 @@ from videostyle import memory
 from videostyle.config import PRESETS, EngineSettings, OptimizerSettings
 from videostyle.errors import InputError, ResourceError
 from videostyle.losses import gram
-from videostyle.networks import LossNetwork, resolve_device, resolve_precision
+from videostyle.networks import LossNetwork, load_network, resolve_device, resolve_precision
 from videostyle.optimize import Objective, build_style_targets
 from videostyle.scales import MIN_SIDE, plan, scale_sizes, work
 from videostyle.stylize import ImageSettings, stylize_image, to_tensor
@@ -295,23 +295,27 @@ def test_compile_that_cannot_compile_here_is_refused_before_any_work(
 # ---- precision and devices --------------------------------------------------------------------
 
 
-def test_bf16_autocast_keeps_gram_matrices_and_losses_in_float32(vgg16: LossNetwork) -> None:
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_bf16_autocast_keeps_gram_matrices_and_losses_in_float32(
+    vgg16: LossNetwork, device: str
+) -> None:
+    net = vgg16 if device == "cpu" else load_network("vgg16", device=torch.device(device))
     rng = np.random.default_rng(0)
-    image = to_tensor(rng.random((48, 64, 3), dtype=np.float32))
-    style = to_tensor(rng.random((48, 64, 3), dtype=np.float32))
+    image = to_tensor(rng.random((48, 64, 3), dtype=np.float32), torch.device(device))
+    style = to_tensor(rng.random((48, 64, 3), dtype=np.float32), torch.device(device))
     engine = EngineSettings()
-    targets32 = build_style_targets(vgg16, [style], layers=engine.style_layers)
-    loss32 = Objective(vgg16, content=image, styles=targets32, settings=engine)(style)
+    targets32 = build_style_targets(net, [style], layers=engine.style_layers)
+    loss32 = Objective(net, content=image, styles=targets32, settings=engine)(style)
     try:
-        vgg16.autocast = torch.bfloat16
-        feats = vgg16(image, ["relu1_1", "relu5_1"])
+        net.autocast = torch.bfloat16
+        feats = net(image, ["relu1_1", "relu5_1"])
         assert all(f.dtype == torch.float32 for f in feats.values())
         assert gram(feats["relu1_1"]).dtype == torch.float32
-        targets16 = build_style_targets(vgg16, [style], layers=engine.style_layers)
+        targets16 = build_style_targets(net, [style], layers=engine.style_layers)
         assert all(g.dtype == torch.float32 for g in targets16[0].grams.values())
-        loss16 = Objective(vgg16, content=image, styles=targets16, settings=engine)(style)
+        loss16 = Objective(net, content=image, styles=targets16, settings=engine)(style)
     finally:
-        vgg16.autocast = None
+        net.autocast = None
     assert loss16["total"].dtype == torch.float32
     # bf16 convolutions, float32 statistics: the objective within 1 % of float32's
     assert float(loss16["total"]) == pytest.approx(float(loss32["total"]), rel=0.01)

@@ -170,3 +170,62 @@ def test_look_measures_every_frame_of_a_folder(tmp_path: Path) -> None:
     assert lines[0]["content_ratio"] == 0.0  # frame 1 is its own content
     assert lines[2] == {"content": "content", "style": "stained_glass.png", "frames": 2,
                         "worst_speckle_ratio": noisy}
+
+
+def _bench(*args: str) -> list[str]:
+    return [sys.executable, str(SCRIPTS / "bench.py"), "--device", "cpu", "--json", *args]
+
+
+def _bench_env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(SCRIPTS.parent)}
+
+
+def test_bench_renders_an_image_sequence_to_png_frames(tmp_path: Path) -> None:
+    """--source as an image sequence numbered from 1001: the render writes PNG frames (no
+    ffmpeg), and --skip-frames leaves out the first, later and reference frames."""
+    import json
+    import subprocess
+
+    import cv2
+
+    yy, xx = np.mgrid[0:36, 0:64]
+    for i in range(3):
+        frame = np.stack([xx * 4, yy * 7, (xx + yy + 9 * i) % 256], axis=-1).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"plate.{1001 + i}.png"), frame)
+    done = subprocess.run(
+        _bench("--source", str(tmp_path / "plate.%04d.png"), "--size", "48x27",
+               "--speed-iterations", "2", "--skip-frames", "--render", "2"),
+        capture_output=True, text=True, env=_bench_env(), timeout=600, check=True,
+    )
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["render_frames"] == 2 and figures["render_seconds"] > 0
+    assert 0 <= figures["render_idle_share"] < 1
+    assert figures["seconds_per_iteration"] > 0
+    assert not {"default_seconds", "seconds_later_frame", "reference_loss"} & set(figures)
+
+
+def test_a_stopped_bench_still_prints_what_it_measured() -> None:
+    """SIGTERM (as `timeout` sends) during the first frame: the JSON line holds the
+    iteration's figures and names the measurement under way; the exit status says so."""
+    import json
+    import signal
+    import subprocess
+
+    bench = subprocess.Popen(
+        _bench("--size", "48x27", "--speed-iterations", "2", "--iterations", "100000,1",
+               "--skip-reference"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_bench_env(),
+    )
+    assert bench.stderr is not None
+    for line in bench.stderr:
+        if line.startswith("first frame, default settings"):
+            break
+    bench.send_signal(signal.SIGTERM)
+    stdout, _ = bench.communicate(timeout=120)
+    assert bench.returncode == 130
+    figures = json.loads(stdout.strip().splitlines()[-1])
+    assert figures["interrupted"].startswith("first frame, default settings")
+    assert figures["seconds_per_iteration"] > 0 and figures["peak_memory_bytes"] > 0
+    assert "default_seconds" not in figures
