@@ -409,15 +409,23 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def measure(args: argparse.Namespace, out: dict[str, Any], state: dict[str, Any]) -> None:
-    """Every figure ``args`` asks for, into ``out`` as each is measured; ``state`` holds
-    the device and names the measurement under way."""
+def measure(args: argparse.Namespace, out: dict[str, Any], state: dict[str, str]) -> None:
+    """Every figure ``args`` asks for, into ``out`` as each is measured, the peak memory
+    last even when stopped; ``state["stage"]`` names the measurement under way."""
 
     def step(message: str) -> None:
         state["stage"] = message.removesuffix(" ...")
         log(message)
 
-    device = state["device"] = resolve_device(args.device)
+    device = resolve_device(args.device)
+    try:
+        measure_device(args, device, out, step)
+    finally:
+        out["peak_memory_bytes"] = peak_memory(device)
+
+
+def measure_device(args: argparse.Namespace, device: torch.device, out: dict[str, Any],
+                   step: Callable[[str], None]) -> None:
     if args.memory_fraction is not None and device.type == "cuda":
         torch.cuda.set_per_process_memory_fraction(args.memory_fraction, device)
     net = load_network("vgg16", device=device, precision=args.precision)
@@ -459,7 +467,6 @@ def measure(args: argparse.Namespace, out: dict[str, Any], state: dict[str, Any]
     if args.render:
         step(f"rendering {args.render} frames ...")
         out.update(render_frames(args.source, args.style, args.render, args.size, net, device))
-    out["peak_memory_bytes"] = peak_memory(device)
 
 
 def measure_frames(args: argparse.Namespace, bench: Bench, frames: list[np.ndarray],
@@ -496,14 +503,12 @@ def main() -> None:
     args = parse_args()
     signal.signal(signal.SIGTERM, _interrupt)
     out: dict[str, Any] = {}
-    state: dict[str, Any] = {"stage": "loading", "device": None}
+    state = {"stage": "loading"}
     try:
         measure(args, out, state)
     except KeyboardInterrupt:
         out["interrupted"] = state["stage"]
         log(f"interrupted during: {state['stage']}")
-        if state["device"] is not None:
-            out["peak_memory_bytes"] = peak_memory(state["device"])
     for key, value in out.items():
         log(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     if args.json:
