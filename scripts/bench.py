@@ -82,7 +82,7 @@ from videostyle.pipeline import FrameProgress, Renderer
 from videostyle.settings import resolve_render
 from videostyle.stylize import ImageSettings, prepare_styles, resize_image, to_image, to_tensor
 from videostyle.stylizer import CoarseScale, FrameJob, OptimizingStylizer
-from videostyle.video import probe, read_frames, read_image
+from videostyle.video import SourceInfo, probe, read_frames, read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_ITERATIONS = 2000
@@ -105,8 +105,7 @@ def timed(device: torch.device, fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def frames_of(source: Path, first: int, n: int, size: tuple[int, int]) -> list[np.ndarray]:
-    info = probe(source, fps=Fraction(24))
+def frames_of(info: SourceInfo, first: int, n: int, size: tuple[int, int]) -> list[np.ndarray]:
     start = info.first + first - 1
     return [resize_image(f, size) for _, f in read_frames(info, start=start, end=start + n - 1)]
 
@@ -341,7 +340,7 @@ def solver_step_seconds(device: torch.device, size: tuple[int, int], steps: int,
     return float(np.median(times[history:]))
 
 
-def render_frames(source: Path, style: Path, n: int, size: tuple[int, int],
+def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
                   net: LossNetwork, device: torch.device) -> dict[str, float]:
     """``n`` frames through the pipeline with the standard preset at ``size``: wall time
     and the share of it the optimiser was not running (decode, flow, I/O, encode)."""
@@ -351,12 +350,11 @@ def render_frames(source: Path, style: Path, n: int, size: tuple[int, int],
         if not p.skipped:
             busy.append(p.seconds)
 
-    info = probe(source, fps=Fraction(24))
     # a sequence renders to PNG frames, so a machine without ffmpeg can run it
     name = "o.%04d.png" if info.kind == "sequence" else "o.mp4"
     with tempfile.TemporaryDirectory() as tmp:
         given = {"frames": f"{info.first}:{info.first + n - 1}", "size": max(size)}
-        settings = resolve_render(source, (style,), Path(tmp) / name, given=given).settings
+        settings = resolve_render(info.path, (style,), Path(tmp) / name, given=given).settings
         _, wall = timed(device, lambda: Renderer(settings, network=net, device=device,
                                                  on_frame=on_frame).run())
     return {"render_frames": n, "render_seconds": wall,
@@ -429,7 +427,8 @@ def measure_device(args: argparse.Namespace, device: torch.device, out: dict[str
     if args.memory_fraction is not None and device.type == "cuda":
         torch.cuda.set_per_process_memory_fraction(args.memory_fraction, device)
     net = load_network("vgg16", device=device, precision=args.precision)
-    frames = frames_of(args.source, 1, 2, args.size)
+    info = probe(args.source, fps=Fraction(24))
+    frames = frames_of(info, 1, 2, args.size)
     engine = EngineSettings()
     engine = dataclasses.replace(engine, precision=args.precision, optimizer=dataclasses.replace(
         engine.optimizer, lbfgs_history=args.lbfgs_history,
@@ -466,7 +465,7 @@ def measure_device(args: argparse.Namespace, device: torch.device, out: dict[str
             device, args.size, args.solver, args.lbfgs_history, args.lbfgs_precision)
     if args.render:
         step(f"rendering {args.render} frames ...")
-        out.update(render_frames(args.source, args.style, args.render, args.size, net, device))
+        out.update(render_frames(info, args.style, args.render, args.size, net, device))
 
 
 def measure_frames(args: argparse.Namespace, bench: Bench, frames: list[np.ndarray],
