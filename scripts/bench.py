@@ -28,7 +28,8 @@ not loading the network. ``--lbfgs`` adds the package's L-BFGS against
 the frame's number of unknowns, the median of the steps made with the history full: the
 cost of the stored pairs, which the network's FLOP floor leaves out); ``--render N``
 renders N frames through the pipeline and reports the share of the wall time the optimiser
-was not running (the device's idle share); ``--compile MODE`` times the same iterations with
+was not running (the device's idle share), and ``--keep-frames DIR`` saves its first and last
+frame to be looked at; ``--compile MODE`` times the same iterations with
 the objective (forward and backward) through ``torch.compile`` against eager execution, and
 the final loss's relative change (``reduce-overhead`` replays the graphs as CUDA graphs);
 ``--skip-frames`` leaves out the first, later and reference frames. ``--source`` may be an
@@ -82,7 +83,7 @@ from videostyle.pipeline import FrameProgress, Renderer
 from videostyle.settings import resolve_render
 from videostyle.stylize import ImageSettings, prepare_styles, resize_image, to_image, to_tensor
 from videostyle.stylizer import CoarseScale, FrameJob, OptimizingStylizer
-from videostyle.video import SourceInfo, probe, read_frames, read_image
+from videostyle.video import SourceInfo, probe, read_frames, read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_ITERATIONS = 2000
@@ -341,9 +342,12 @@ def solver_step_seconds(device: torch.device, size: tuple[int, int], steps: int,
 
 
 def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
-                  net: LossNetwork, device: torch.device) -> dict[str, float]:
+                  net: LossNetwork, device: torch.device,
+                  keep: Path | None = None) -> dict[str, float]:
     """``n`` frames through the pipeline with the standard preset at ``size``: wall time
-    and the share of it the optimiser was not running (decode, flow, I/O, encode)."""
+    and the share of it the optimiser was not running (decode, flow, I/O, encode). With
+    ``keep``, the first and the last finished frame are saved there as 8-bit PNGs, to be
+    looked at."""
     busy: list[float] = []
 
     def on_frame(p: FrameProgress) -> None:
@@ -355,8 +359,13 @@ def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
     with tempfile.TemporaryDirectory() as tmp:
         given = {"frames": f"{info.first}:{info.first + n - 1}", "size": max(size)}
         settings = resolve_render(info.path, (style,), Path(tmp) / name, given=given).settings
-        _, wall = timed(device, lambda: Renderer(settings, network=net, device=device,
-                                                 on_frame=on_frame).run())
+        renderer = Renderer(settings, network=net, device=device, on_frame=on_frame)
+        _, wall = timed(device, renderer.run)
+        if keep is not None and renderer.run_folder is not None:
+            done = sorted(renderer.run_folder.frames_dir.glob("*.png"))
+            keep.mkdir(parents=True, exist_ok=True)
+            for path in {done[0], done[-1]}:
+                write_image(keep / f"render_{size[0]}x{size[1]}_{path.name}", read_image(path))
     return {"render_frames": n, "render_seconds": wall,
             "render_idle_share": max(0.0, 1.0 - sum(busy) / wall)}
 
@@ -400,11 +409,16 @@ def parse_args() -> argparse.Namespace:
                         "through torch.compile in this mode (reduce-overhead: CUDA graphs)")
     parser.add_argument("--render", type=int, default=0, metavar="N",
                         help="also render N frames through the pipeline")
+    parser.add_argument("--keep-frames", type=Path, default=None, metavar="DIR",
+                        help="with --render: save its first and last frame in DIR (8-bit PNG)")
     parser.add_argument("--memory-fraction", type=float, default=None,
                         help="CUDA: cap this process at that share of the card's memory "
                         "(0.56 of a 141 GB H200 = an 80 GB card)")
     parser.add_argument("--json", action="store_true")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.keep_frames is not None and not args.render:
+        parser.error("--keep-frames saves frames of the render: add --render N")
+    return args
 
 
 def measure(args: argparse.Namespace, out: dict[str, Any], state: dict[str, str]) -> None:
@@ -465,7 +479,8 @@ def measure_device(args: argparse.Namespace, device: torch.device, out: dict[str
             device, args.size, args.solver, args.lbfgs_history, args.lbfgs_precision)
     if args.render:
         step(f"rendering {args.render} frames ...")
-        out.update(render_frames(info, args.style, args.render, args.size, net, device))
+        out.update(render_frames(info, args.style, args.render, args.size, net, device,
+                                 args.keep_frames))
 
 
 def measure_frames(args: argparse.Namespace, bench: Bench, frames: list[np.ndarray],

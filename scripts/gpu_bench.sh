@@ -7,12 +7,16 @@
 # important first, each under its own time limit, cut to what is left of the budget; a step
 # that fails or runs out of time is reported and the next one runs. A bench stopped at its
 # limit still prints the figures it measured, with "interrupted" naming the one under way.
+# With FRAMES=DIR, the renders at 1920x1080 and 512x288 save their first and last frame
+# there (8-bit PNG), so the look at plate size can be viewed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 device="${1:-cuda}"
 source="${2:-sample_videos/valley.mp4}"
 deadline=$(( $(date +%s) + ${BUDGET:-540} ))
 python="${PYTHON:-$(command -v python || command -v python3)}"
+keep=()
+[[ -n "${FRAMES:-}" ]] && keep=(--keep-frames "$FRAMES")
 
 step() {  # step LIMIT_SECONDS COMMAND...
     local limit=$1 left start rc
@@ -40,9 +44,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&
 "$python" -c "import torch; print('torch', torch.__version__, torch.version.cuda)" >&2
 # 1080p, the standard preset: the per-frame targets, the floor, the reference's loss, a
 # render's idle share and the solver's own time.
-bench 200 --size 1920x1080 --solver 30 --render 4
+bench 200 --size 1920x1080 --solver 30 --render 4 "${keep[@]}"
 # 512x288: CUDA graphs where launches bound the iteration; our L-BFGS against torch's.
-bench 120 --size 512x288 --compile reduce-overhead --lbfgs 50 --render 6
+bench 120 --size 512x288 --compile reduce-overhead --lbfgs 50 --render 6 "${keep[@]}"
 # On the GPU: AMP keeps float32 Gram matrices; bf16 pairs use cuBLAS products into float32;
 # the compiled objective (CUDA graphs under reduce-overhead) gives eager's terms and gradient.
 step 120 "$python" -m pytest -q -p no:cacheprovider tests/test_plate.py tests/test_lbfgs.py \

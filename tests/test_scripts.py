@@ -184,7 +184,8 @@ def _bench_env() -> dict[str, str]:
 
 def test_bench_renders_an_image_sequence_to_png_frames(tmp_path: Path) -> None:
     """--source as an image sequence numbered from 1001: the render writes PNG frames (no
-    ffmpeg), and --skip-frames leaves out the first, later and reference frames."""
+    ffmpeg), --skip-frames leaves out the first, later and reference frames, and
+    --keep-frames saves the render's first and last frame, 8-bit, at the render's size."""
     import json
     import subprocess
 
@@ -196,9 +197,14 @@ def test_bench_renders_an_image_sequence_to_png_frames(tmp_path: Path) -> None:
         cv2.imwrite(str(tmp_path / f"plate.{1001 + i}.png"), frame)
     done = subprocess.run(
         _bench("--source", str(tmp_path / "plate.%04d.png"), "--size", "48x27",
-               "--speed-iterations", "2", "--skip-frames", "--render", "2"),
+               "--speed-iterations", "2", "--skip-frames", "--render", "2",
+               "--keep-frames", str(tmp_path / "kept")),
         capture_output=True, text=True, env=_bench_env(), timeout=600, check=True,
     )
+    kept = sorted(p.name for p in (tmp_path / "kept").iterdir())
+    assert kept == ["render_48x27_001001.png", "render_48x27_001002.png"]
+    image = cv2.imread(str(tmp_path / "kept" / kept[1]), cv2.IMREAD_UNCHANGED)
+    assert image.dtype == np.uint8 and image.shape == (27, 48, 3)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["render_frames"] == 2 and figures["render_seconds"] > 0
     assert 0 <= figures["render_idle_share"] < 1
