@@ -166,6 +166,10 @@ BAD_INPUTS = {
     "weights for vgg16": (
         ["{content}", "-s", "{style}", "--weights", "{style}"], 2, "vgg19"
     ),
+    "start size not below the size": (
+        ["{content}", "-s", "{style}", "--start-size", "32"], 2,
+        "--start-size 32 has no effect at --size 32",
+    ),
     "no style": (["{content}"], 2, "--style"),
     "bad output suffix": (["{content}", "-s", "{style}", "-o", "{tmp}/out.bmp"], 2, "out.bmp"),
 }

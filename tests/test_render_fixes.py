@@ -235,6 +235,21 @@ def test_output_that_is_an_input_is_refused(
          "--temporal-after-pass has no effect"),
         (("--temporal-after-pass", "2",), "out.mp4", "in a single-pass render"),
         (("--blend-weight", "0.5",), "out.mp4", "in a single-pass render"),
+        (("--independent", "--blend-weight", "2"), "out.mp4",
+         "--blend-weight has no effect in a single-pass render"),
+        (("--independent", "--temporal-after-pass", "3"), "out.mp4",
+         "--temporal-after-pass has no effect in a single-pass render"),
+        (("--passes", "2", "--start-size", "16"), "out.mp4",
+         "--start-size has no effect with --passes"),
+        (("--start-size", "32"), "out.mp4", "--start-size 32 has no effect at --size 32"),
+        (("--temporal-weight", "0", "--long-term", "1,2"), "out.mp4",
+         "--long-term has no effect with --temporal-weight 0 (only the previous frame"),
+        (("--iterations", "3,0", "--warp", "lanczos"), "out.mp4",
+         "--warp has no effect with --iterations 3,0"),
+        (("--iterations", "3,0", "--temporal-weight", "100"), "out.mp4",
+         "--temporal-weight has no effect with --iterations 3,0"),
+        (("--chunks", "2", "--chunk-overlap", "0", "--device", "cuda:9"), "out.mp4",
+         "--device cuda:9"),
         (("--temporal-weight", "0", "--init", "content", "--warp", "lanczos"), "out.mp4",
          "--warp has no effect"),
         (("--frames", "3:9"), "out.mp4", "outside the source's frames 1..6"),
@@ -320,6 +335,31 @@ def test_flow_folder_of_a_sequence_numbered_from_1001(
 
 
 # ---- 6. options that used to be ignored --------------------------------------------------
+
+
+@pytest.mark.slow
+def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, style: Path,
+                                                         tmp_path: Path) -> None:
+    """With --temporal-weight 0 only the previous frame is warped (as the start), so the
+    standard preset's long-term offsets are dropped; under --passes the draft preset's
+    later-frame iterations, the default --start-size and the temporal loss that the default
+    --temporal-after-pass puts after the last pass are. Each with a note."""
+    out = tmp_path / "tw0.mp4"
+    code, _, err = cli("render", clip, "-s", style, "-o", out, "--quality", "standard",
+                       "--size", "32", "--iterations", "2,1", "--frames", "1:3",
+                       "--temporal-weight", "0")
+    assert code == 0, err
+    assert "not used in this render: the standard preset's --long-term 1,10,20" in err
+    manifest = json.loads((default_workdir(out) / "manifest.json").read_text())
+    assert manifest["pixels"]["long_term"] == [1]
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "mp.mp4", "--quality",
+                       "draft", "--size", "32", "--frames", "1:2", "--passes", "2")
+    assert code == 0, err
+    note = next(line for line in err.splitlines() if "not used in this render" in line)
+    assert "the draft preset's later-frame --iterations 12 (every pass and frame runs 50)" in note
+    assert "the default --start-size 128" in note
+    assert "the temporal loss (the default --temporal-after-pass 8 comes after the last pass, " \
+           "2)" in note
 
 
 @pytest.mark.slow

@@ -125,13 +125,18 @@ def test_a_file_key_that_does_not_apply_is_refused_like_the_typed_option(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("typed", "key"), [((), ""), (("--precision", "bf16"),
+                                                        'precision = "bf16"\n')],
+                         ids=["defaults", "bf16"])
 def test_a_shot_renders_the_same_from_a_file_and_from_the_command_line(
-    cli: Cli, scene: Path
+    cli: Cli, scene: Path, typed: tuple[str, ...], key: str
 ) -> None:
+    """Byte for byte, so every setting reaches the pixels by both ways: bf16 convolutions
+    change the frames, so the network a shot loads must honour the shot's precision."""
     code, _, err = cli("render", scene / "seq" / "f_%04d.png", "-s", scene / "style.png", "-o",
-                       scene / "out" / "argv_%04d.png", *FAST, "--seed", "4", "-q")
+                       scene / "out" / "argv_%04d.png", *FAST, "--seed", "4", "-q", *typed)
     assert code == 0, err
-    shot = write(scene / "shot.toml", f'[defaults]\n{FAST_TOML}\n[[shot]]\nsource = '
+    shot = write(scene / "shot.toml", f'[defaults]\n{FAST_TOML}{key}\n[[shot]]\nsource = '
                  f'"seq/f_%04d.png"\nstyle = "style.png"\noutput = "out/file_%04d.png"\n'
                  f'seed = 4\n')
     code, out, err = cli("render", "--config", shot)

@@ -79,7 +79,7 @@ def render_shot(
 ) -> ShotOutcome:
     """Render (or resume) one shot here; raises the package's errors. A chunked shot
     (``chunks`` > 1) renders its chunks here one after another (:mod:`videostyle.chunked`)."""
-    from .networks import load_network, resolve_device
+    from .networks import network_for, resolve_device
     from .pipeline import FrameProgress, Renderer
 
     s = planned.settings
@@ -89,8 +89,7 @@ def render_shot(
         return render_chunked(planned, index, on_event=on_event, should_stop=should_stop,
                               on_note=on_note)
     device = resolve_device(planned.shot.device)
-    net = load_network(s.engine.network, weights=planned.shot.given.get("weights"),
-                       pooling=s.engine.pooling, padding=s.engine.padding, device=device)
+    net = network_for(s.engine, weights=planned.shot.given.get("weights"), device=device)
     pid = os.getpid()
 
     def on_frame(p: FrameProgress) -> None:

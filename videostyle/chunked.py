@@ -178,12 +178,11 @@ def render_chunked(
 ) -> ShotOutcome:
     """Render (or resume) a chunked shot: its chunks on ``farm`` (a
     :class:`~videostyle.farm.FarmSettings`) or here one after another, then the stitch."""
-    from .networks import load_network
+    from .networks import network_for
 
     s = planned.settings
     cpu = torch.device("cpu")  # the driver computes no frame: the network only names weights
-    net = load_network(s.engine.network, weights=planned.shot.given.get("weights"),
-                       pooling=s.engine.pooling, padding=s.engine.padding, device=cpu)
+    net = network_for(s.engine, weights=planned.shot.given.get("weights"), device=cpu)
 
     def run_chunks(plans: list[Planned]) -> None:
         progress = _Progress(index, sum(_length(p) for p in plans), on_event)

@@ -34,7 +34,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .config import CONTENT_LAYERS, STYLE_LAYERS
+from .config import CONTENT_LAYERS, STYLE_LAYERS, EngineSettings
 from .errors import InputError, WeightsError, opt
 
 log = logging.getLogger(__name__)
@@ -452,6 +452,15 @@ def load_network(
     if device is not None and device.type == "cuda":
         return net.to(device).to(memory_format=torch.channels_last)
     return net.to(device) if device is not None else net
+
+
+def network_for(
+    engine: EngineSettings, *, weights: Path | None = None, device: torch.device | None = None
+) -> LossNetwork:
+    """The loss network ``engine`` names, with its pooling, padding and precision: how a
+    render, a still, a preview and a shot each load theirs, so that none drops a setting."""
+    return load_network(engine.network, weights=weights, pooling=engine.pooling,
+                        padding=engine.padding, device=device, precision=engine.precision)
 
 
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "cuda:N", "mps")

@@ -265,6 +265,10 @@ def _applicable(
     dropped (for one note).
     """
     dropped: list[str] = []
+    if passes == 1:
+        _refuse(given, ("temporal_after_pass", "blend_weight"),
+                f"in a single-pass render (they shape multi-pass renders: {opt('passes')} 2 or "
+                f"more)")
     if independent:
         why = (
             f"with {opt('independent')} (every frame starts as {opt('first_frame_init')} "
@@ -272,37 +276,57 @@ def _applicable(
         )
         _refuse(given, ("init", "long_term", "temporal_weight", "flow", "warp"), why)
         dropped.append(f"the default {opt('init')} {init}")
-        if long_term != (1,):
-            dropped.append(f"the {quality} preset's {opt('long_term')} {_offsets_text(long_term)}")
-        init, long_term = "content", (1,)
+        init = "content"
     elif passes > 1:
-        why = (
-            f"with {opt('passes')} (each pass starts from the last one; the temporal loss uses the "
-            "neighbour just rendered)"
-        )
-        _refuse(given, ("init", "long_term"), why)
-        if "iterations" in given and iterations[0] != iterations[1]:
-            raise InputError(
-                f"with {opt('passes')}, {opt('iterations')} counts the iterations of every "
-                f"pass and frame; "
-                f"give one number, not {given['iterations']}"
-            )
-        if long_term != (1,):
-            dropped.append(f"the {quality} preset's {opt('long_term')} {_offsets_text(long_term)}")
-        long_term = (1,)
-        after = int(given.get("temporal_after_pass", 8))
-        if after > passes:
-            _refuse(given, ("temporal_after_pass", "temporal_weight"),
-                    f"with {opt('passes')} {passes}: the temporal loss switches on at pass {after}")
-    else:
-        _refuse(given, ("temporal_after_pass", "blend_weight"),
-                f"in a single-pass render (they shape multi-pass renders: {opt('passes')} 2 or "
-                f"more)")
-    if not independent and passes == 1 and temporal_weight == 0 and init != "prev-warped":
+        _multipass_applicable(given, quality, passes, iterations, dropped)
+    elif iterations[1] == 0:
+        why = (f"with {opt('iterations')} {iterations[0]},0 (the later frames are passed "
+               f"through, not optimised)")
+        # refused when typed; their defaults are left as they are, unnoted: the 0 that
+        # passes the later frames through was typed, and no flow is computed for them
+        _refuse(given, ("init", "long_term", "temporal_weight", "flow", "warp"), why)
+    elif temporal_weight == 0 and init != "prev-warped":
         _refuse(given, ("flow", "warp", "long_term"),
                 f"with {opt('temporal_weight')} 0 and {opt('init')} {init} (no optical flow is "
                 f"used)")
+    elif temporal_weight == 0 and long_term != (1,):
+        _refuse(given, ("long_term",), f"with {opt('temporal_weight')} 0 (only the previous "
+                f"frame is warped, as the start; no temporal term looks further back)")
+    if long_term != (1,) and (independent or passes > 1
+                              or (iterations[1] > 0 and temporal_weight == 0)):
+        dropped.append(f"the {quality} preset's {opt('long_term')} {_offsets_text(long_term)}")
+        long_term = (1,)
     return init, long_term, dropped
+
+
+def _multipass_applicable(
+    given: Mapping[str, Any], quality: str, passes: int, iterations: tuple[int, int],
+    dropped: list[str],
+) -> None:
+    """The refusals and dropped values of a multi-pass render (see :func:`_applicable`)."""
+    why = (
+        f"with {opt('passes')} (each pass starts from the last one; the temporal loss uses the "
+        "neighbour just rendered)"
+    )
+    _refuse(given, ("init", "long_term"), why)
+    _refuse(given, ("start_size",), f"with {opt('passes')} (every pass optimises each frame at "
+            f"the output size; coarse-to-fine starts a single-pass render's first frame)")
+    dropped.append(f"the default {opt('start_size')} {ImageSettings.start_size}")
+    if "iterations" in given and iterations[0] != iterations[1]:
+        raise InputError(
+            f"with {opt('passes')}, {opt('iterations')} counts the iterations of every "
+            f"pass and frame; "
+            f"give one number, not {given['iterations']}"
+        )
+    if iterations[0] != iterations[1]:
+        dropped.append(f"the {quality} preset's later-frame {opt('iterations')} "
+                       f"{iterations[1]} (every pass and frame runs {iterations[0]})")
+    after = int(given.get("temporal_after_pass", RenderSettings.temporal_after_pass))
+    if after > passes:
+        _refuse(given, ("temporal_after_pass", "temporal_weight"),
+                f"with {opt('passes')} {passes}: the temporal loss switches on at pass {after}")
+        dropped.append(f"the temporal loss (the default {opt('temporal_after_pass')} {after} "
+                       f"comes after the last pass, {passes})")
 
 
 def _offsets_text(offsets: tuple[int, ...]) -> str:
@@ -384,6 +408,12 @@ def _image_settings(
         seed=int(given.get("seed", EngineSettings.seed)),
     )
     start_size = int(given.get("start_size", ImageSettings.start_size or 0))
+    if "start_size" in given and size and start_size >= size:
+        raise InputError(
+            f"{opt('start_size')} {start_size} has no effect at {opt('size')} {size}: "
+            f"coarse-to-fine starts below the output size; give a smaller value, or 0 for "
+            f"one scale"
+        )
     return ImageSettings(
         size=size,
         start_size=start_size or None,

@@ -72,6 +72,17 @@ def _farm(values: dict[str, Any]) -> Any:
     return farm
 
 
+def _check_devices(plans: list[Any], single: bool) -> None:
+    from ..networks import resolve_device
+
+    for planned in plans:
+        try:
+            resolve_device(planned.shot.device)
+        except InputError as exc:
+            raise InputError(exc.args[0] if single else f"{planned.shot.label}: {exc.args[0]}"
+                             ) from None
+
+
 def render_shots(ctx: typer.Context, values: dict[str, Any], *, shot_file: Path | None,
                  single: bool) -> None:
     """Plan every shot (refusing what cannot work), then render them here or on the farm."""
@@ -81,6 +92,8 @@ def render_shots(ctx: typer.Context, values: dict[str, Any], *, shot_file: Path 
     with errors():
         farm = _farm(values)
         plans = _shots(ctx, values, shot_file, single)
+        if farm is None:  # rendered here: every shot's device is checked before any starts
+            _check_devices(plans, single)
         for planned in plans:
             for message in planned.notes:
                 note(message if single else f"{planned.shot.label}: {message}")

@@ -41,7 +41,7 @@ IMAGE_OPTIONS = (
 @o.command(app, "image", IMAGE_OPTIONS)
 def image(ctx: typer.Context, **values: Any) -> None:
     """Stylise one image: videostyle image photo.jpg --style painting.jpg -o out.png"""
-    from ..networks import load_network, resolve_device
+    from ..networks import network_for, resolve_device
     from ..optimize import check_compile
     from ..preflight import check_still
     from ..settings import resolve_image
@@ -56,10 +56,7 @@ def image(ctx: typer.Context, **values: Any) -> None:
             note(message)
         device = resolve_device(values["device"])
         check_compile(job.settings.engine.compile, str(device))
-        net = load_network(job.settings.engine.network, weights=values["weights"],
-                           pooling=job.settings.engine.pooling,
-                           padding=job.settings.engine.padding, device=device,
-                           precision=job.settings.engine.precision)
+        net = network_for(job.settings.engine, weights=values["weights"], device=device)
         started = time.monotonic()
         with iteration_bar(job.settings.engine.optimizer.iterations, values["quiet"],
                            job.content.name) as callback:

@@ -52,7 +52,7 @@ def preview(ctx: typer.Context, **values: Any) -> None:
 
     videostyle preview plate.%04d.exr --style p.jpg --frame 1001 --vary style_weight=1,3,10
     """
-    from ..networks import load_network, resolve_device
+    from ..networks import network_for, resolve_device
     from ..pipeline import Renderer
     from ..preview import (
         PreviewRequest,
@@ -75,18 +75,17 @@ def preview(ctx: typer.Context, **values: Any) -> None:
                                  given, variants(axes))
         request.folder.mkdir(parents=True, exist_ok=True)
         device = resolve_device(values["device"])
-        networks: dict[tuple[str, str, str], Any] = {}
+        networks: dict[tuple[str, str, str, str], Any] = {}
         images = []
         for index, variant in enumerate(request.variants, start=1):
             settings, notes = settings_of(request, variant)
             for message in notes:
                 note(message)
             e = settings.engine
-            if (e.network, e.pooling, e.padding) not in networks:
-                networks[(e.network, e.pooling, e.padding)] = load_network(
-                    e.network, weights=given.get("weights"), pooling=e.pooling,
-                    padding=e.padding, device=device)
-            net = networks[(e.network, e.pooling, e.padding)]
+            key = (e.network, e.pooling, e.padding, e.precision)
+            if key not in networks:
+                networks[key] = network_for(e, weights=given.get("weights"), device=device)
+            net = networks[key]
             Renderer(settings, network=net, device=device, on_note=note).run()
             images.append(Path(str(settings.output) % request.frame))
             if not quiet:

@@ -113,7 +113,7 @@ def render(ctx: typer.Context, **values: Any) -> None:
 
     Runs can be interrupted at any time (Ctrl-C); the same command resumes.
     """
-    from ..networks import load_network, resolve_device
+    from ..networks import network_for, resolve_device
     from ..pipeline import Renderer
     from ..settings import resolve_render
 
@@ -135,9 +135,7 @@ def render(ctx: typer.Context, **values: Any) -> None:
             note(message)
         settings = resolved.settings
         device = resolve_device(values["device"])
-        net = load_network(settings.engine.network, weights=given.get("weights"),
-                           pooling=settings.engine.pooling, padding=settings.engine.padding,
-                           device=device, precision=settings.engine.precision)
+        net = network_for(settings.engine, weights=given.get("weights"), device=device)
         stop.install()
         with frame_bar(quiet) as (on_frame, on_iteration):
             renderer = Renderer(settings, network=net, device=device, on_frame=on_frame,
