@@ -69,7 +69,7 @@ from videostyle.config import (
     OptimizerSettings,
 )
 from videostyle.lbfgs import HISTORY_DTYPES, LBFGS
-from videostyle.networks import LossNetwork, load_network, resolve_device
+from videostyle.networks import LossNetwork, network_for, resolve_device
 from videostyle.optimize import (
     COMPILE_MODES,
     Objective,
@@ -342,7 +342,7 @@ def solver_step_seconds(device: torch.device, size: tuple[int, int], steps: int,
 
 
 def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
-                  net: LossNetwork, device: torch.device,
+                  net: LossNetwork, device: torch.device, precision: str,
                   keep: Path | None = None) -> dict[str, float]:
     """``n`` frames through the pipeline with the standard preset at ``size``: wall time
     and the share of it the optimiser was not running (decode, flow, I/O, encode). With
@@ -357,7 +357,8 @@ def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
     # a sequence renders to PNG frames, so a machine without ffmpeg can run it
     name = "o.%04d.png" if info.kind == "sequence" else "o.mp4"
     with tempfile.TemporaryDirectory() as tmp:
-        given = {"frames": f"{info.first}:{info.first + n - 1}", "size": max(size)}
+        given = {"frames": f"{info.first}:{info.first + n - 1}", "size": max(size),
+                 "precision": precision}
         settings = resolve_render(info.path, (style,), Path(tmp) / name, given=given).settings
         renderer = Renderer(settings, network=net, device=device, on_frame=on_frame)
         _, wall = timed(device, renderer.run)
@@ -365,7 +366,9 @@ def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
             done = sorted(renderer.run_folder.frames_dir.glob("*.png"))
             keep.mkdir(parents=True, exist_ok=True)
             for path in {done[0], done[-1]}:
-                write_image(keep / f"render_{size[0]}x{size[1]}_{path.name}", read_image(path))
+                image = read_image(path)
+                height, width = image.shape[:2]
+                write_image(keep / f"render_{width}x{height}_{path.name}", image)
     return {"render_frames": n, "render_seconds": wall,
             "render_idle_share": max(0.0, 1.0 - sum(busy) / wall)}
 
@@ -440,13 +443,13 @@ def measure_device(args: argparse.Namespace, device: torch.device, out: dict[str
                    step: Callable[[str], None]) -> None:
     if args.memory_fraction is not None and device.type == "cuda":
         torch.cuda.set_per_process_memory_fraction(args.memory_fraction, device)
-    net = load_network("vgg16", device=device, precision=args.precision)
-    info = probe(args.source, fps=Fraction(24))
-    frames = frames_of(info, 1, 2, args.size)
     engine = EngineSettings()
     engine = dataclasses.replace(engine, precision=args.precision, optimizer=dataclasses.replace(
         engine.optimizer, lbfgs_history=args.lbfgs_history,
         lbfgs_precision=args.lbfgs_precision))
+    net = network_for(engine, device=device)  # the default network: its padding, our precision
+    info = probe(args.source, fps=Fraction(24))
+    frames = frames_of(info, 1, 2, args.size)
     image = ImageSettings(size=None, engine=engine)
     bench = Bench(net, device, args.size, to_tensor(frames[0], device), read_image(args.style),
                   image)
@@ -480,7 +483,7 @@ def measure_device(args: argparse.Namespace, device: torch.device, out: dict[str
     if args.render:
         step(f"rendering {args.render} frames ...")
         out.update(render_frames(info, args.style, args.render, args.size, net, device,
-                                 args.keep_frames))
+                                 args.precision, args.keep_frames))
 
 
 def measure_frames(args: argparse.Namespace, bench: Bench, frames: list[np.ndarray],

@@ -44,9 +44,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&
 "$python" -c "import torch; print('torch', torch.__version__, torch.version.cuda)" >&2
 # 1080p, the standard preset: the per-frame targets, the floor, the reference's loss, a
 # render's idle share and the solver's own time.
-bench 200 --size 1920x1080 --solver 30 --render 4 "${keep[@]}"
+bench 200 --size 1920x1080 --solver 30 --render 4 ${keep[@]+"${keep[@]}"}
 # 512x288: CUDA graphs where launches bound the iteration; our L-BFGS against torch's.
-bench 120 --size 512x288 --compile reduce-overhead --lbfgs 50 --render 6 "${keep[@]}"
+bench 120 --size 512x288 --compile reduce-overhead --lbfgs 50 --render 6 ${keep[@]+"${keep[@]}"}
 # On the GPU: AMP keeps float32 Gram matrices; bf16 pairs use cuBLAS products into float32;
 # the compiled objective (CUDA graphs under reduce-overhead) gives eager's terms and gradient.
 step 120 "$python" -m pytest -q -p no:cacheprovider tests/test_plate.py tests/test_lbfgs.py \

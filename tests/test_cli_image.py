@@ -168,7 +168,7 @@ BAD_INPUTS = {
     ),
     "start size not below the size": (
         ["{content}", "-s", "{style}", "--start-size", "32"], 2,
-        "--start-size 32 has no effect at --size 32",
+        "--start-size 32 has no effect at an output size of 32",
     ),
     "no style": (["{content}"], 2, "--style"),
     "bad output suffix": (["{content}", "-s", "{style}", "-o", "{tmp}/out.bmp"], 2, "out.bmp"),

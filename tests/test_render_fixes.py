@@ -19,6 +19,7 @@ import pytest
 import torch
 from clips import make_clip, make_style
 
+from videostyle.config import PRESETS
 from videostyle.flow import write_flo
 from videostyle.losses import gram
 from videostyle.networks import LossNetwork
@@ -241,7 +242,8 @@ def test_output_that_is_an_input_is_refused(
          "--temporal-after-pass has no effect in a single-pass render"),
         (("--passes", "2", "--start-size", "16"), "out.mp4",
          "--start-size has no effect with --passes"),
-        (("--start-size", "32"), "out.mp4", "--start-size 32 has no effect at --size 32"),
+        (("--start-size", "32"), "out.mp4",
+         "--start-size 32 has no effect at an output size of 32"),
         (("--temporal-weight", "0", "--long-term", "1,2"), "out.mp4",
          "--long-term has no effect with --temporal-weight 0 (only the previous frame"),
         (("--iterations", "3,0", "--warp", "lanczos"), "out.mp4",
@@ -337,6 +339,16 @@ def test_flow_folder_of_a_sequence_numbered_from_1001(
 # ---- 6. options that used to be ignored --------------------------------------------------
 
 
+@pytest.mark.parametrize("quality", ["draft", "standard", "final"])
+def test_a_plain_render_of_each_preset_drops_nothing(clip: Path, style: Path, tmp_path: Path,
+                                                     quality: str) -> None:
+    from videostyle.settings import resolve_render
+
+    resolved = resolve_render(clip, (style,), tmp_path / "o.mp4", quality=quality, given={})
+    assert resolved.notes == ()
+    assert resolved.settings.long_term == PRESETS[quality].long_term
+
+
 @pytest.mark.slow
 def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, style: Path,
                                                          tmp_path: Path) -> None:
@@ -350,8 +362,19 @@ def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, 
                        "--temporal-weight", "0")
     assert code == 0, err
     assert "not used in this render: the standard preset's --long-term 1,10,20" in err
-    manifest = json.loads((default_workdir(out) / "manifest.json").read_text())
+    manifest_path = default_workdir(out) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
     assert manifest["pixels"]["long_term"] == [1]
+    # a run folder written before the offsets were dropped resumes: they never reached it
+    manifest["pixels"]["long_term"] = [1, 10, 20]
+    manifest_path.write_text(json.dumps(manifest))
+    frames = {p: p.read_bytes() for p in (default_workdir(out) / "frames").glob("*.png")}
+    code, _, err = cli("render", clip, "-s", style, "-o", out, "--quality", "standard",
+                       "--size", "32", "--iterations", "2,1", "--frames", "1:3",
+                       "--temporal-weight", "0")
+    assert code == 0, err
+    assert len(frames) == 3 and all(p.read_bytes() == b for p, b in frames.items())
+    assert json.loads(manifest_path.read_text())["pixels"]["long_term"] == [1, 10, 20]
     code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "mp.mp4", "--quality",
                        "draft", "--size", "32", "--frames", "1:2", "--passes", "2")
     assert code == 0, err

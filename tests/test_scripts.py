@@ -197,16 +197,16 @@ def test_bench_renders_an_image_sequence_to_png_frames(tmp_path: Path) -> None:
         cv2.imwrite(str(tmp_path / f"plate.{1001 + i}.png"), frame)
     done = subprocess.run(
         _bench("--source", str(tmp_path / "plate.%04d.png"), "--size", "48x27",
-               "--speed-iterations", "2", "--skip-frames", "--render", "2",
+               "--speed-iterations", "2", "--skip-frames", "--render", "3",
                "--keep-frames", str(tmp_path / "kept")),
         capture_output=True, text=True, env=_bench_env(), timeout=600, check=True,
     )
     kept = sorted(p.name for p in (tmp_path / "kept").iterdir())
-    assert kept == ["render_48x27_001001.png", "render_48x27_001002.png"]
+    assert kept == ["render_48x27_001001.png", "render_48x27_001003.png"]
     image = cv2.imread(str(tmp_path / "kept" / kept[1]), cv2.IMREAD_UNCHANGED)
     assert image.dtype == np.uint8 and image.shape == (27, 48, 3)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    assert figures["render_frames"] == 2 and figures["render_seconds"] > 0
+    assert figures["render_frames"] == 3 and figures["render_seconds"] > 0
     assert 0 <= figures["render_idle_share"] < 1
     assert figures["seconds_per_iteration"] > 0
     assert not {"default_seconds", "seconds_later_frame", "reference_loss"} & set(figures)

@@ -171,6 +171,7 @@ def with_shot2(extra: str) -> str:
     ('iterations = "x"', "shot 2 (b.mp4): --iterations takes N or FIRST,REST"),
     ('source = "missing.mp4"', "shot 2 (b.mp4): input "),
     ('output = "out/a.mp4"', "shot 1 (a.mp4) and shot 2 (a.mp4) share the run folder"),
+    ('device = "cuda:9"', "shot 2 (b.mp4): --device cuda:9"),
 ])
 def test_a_bad_shot_is_refused_before_any_shot_starts(
     cli: Cli, scene: Path, captured: list[Any], extra: str, message: str

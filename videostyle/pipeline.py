@@ -116,13 +116,27 @@ def _step(frame: int, png: Path, record: Path, build: Callable[[], FrameJob]) ->
     return _Step(frame, png, record, build, RunFolder.is_committed(png, record))
 
 
-def _environment(device: torch.device) -> dict[str, Any]:
-    return {
+def _environment(device: torch.device, network: LossNetwork | None = None) -> dict[str, Any]:
+    env = {
         "device": str(device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "machine": platform.machine(),
     }
+    if network is not None and network.autocast is not None:  # float32 leaves it out
+        env["autocast"] = str(network.autocast).removeprefix("torch.")
+    return env
+
+
+def _as_recorded(run: RunFolder, pixels: dict[str, Any]) -> dict[str, Any]:
+    """``pixels`` with the long-term offsets a run folder recorded for a render without a
+    temporal term before such a render dropped them: offsets beyond 1 never reached its
+    pixels, so its frames resume."""
+    if pixels["temporal_weight"] == 0 and pixels["long_term"] == [1] and run.exists():
+        old = run.read_manifest().get("pixels", {})
+        if old.get("temporal_weight") == 0 and isinstance(old.get("long_term"), list):
+            return {**pixels, "long_term": old["long_term"]}
+    return pixels
 
 
 #: Settings added after run folders were first written, each with the value that paints what
@@ -279,6 +293,8 @@ class Renderer:
                                 f"{weights.network}:{weights.sha256}")
         if self.plan is not None:
             pixels["colour"] = self.plan.stored()
+        if not s.restart:
+            pixels = _as_recorded(run, pixels)
         self.warnings += run.open(
             {
                 "package_version": __version__,
@@ -289,7 +305,7 @@ class Renderer:
                 },
                 "weights": dataclasses.asdict(weights),
                 "pixels": pixels,
-                "environment": _environment(self.device),
+                "environment": _environment(self.device, self.network),
             },
             restart=s.restart,
             range_may_change=s.passes == 1 and s.chunks == 1,

@@ -280,8 +280,9 @@ def _applicable(
     elif passes > 1:
         _multipass_applicable(given, quality, passes, iterations, dropped)
     elif iterations[1] == 0:
-        why = (f"with {opt('iterations')} {iterations[0]},0 (the later frames are passed "
-               f"through, not optimised)")
+        typed = ",".join(str(n) for n in dict.fromkeys(iterations))  # 3,0 or 0
+        why = (f"with {opt('iterations')} {typed} (the later frames are passed through, not "
+               f"optimised)")
         # refused when typed; their defaults are left as they are, unnoted: the 0 that
         # passes the later frames through was typed, and no flow is computed for them
         _refuse(given, ("init", "long_term", "temporal_weight", "flow", "warp"), why)
@@ -311,7 +312,8 @@ def _multipass_applicable(
     _refuse(given, ("init", "long_term"), why)
     _refuse(given, ("start_size",), f"with {opt('passes')} (every pass optimises each frame at "
             f"the output size; coarse-to-fine starts a single-pass render's first frame)")
-    dropped.append(f"the default {opt('start_size')} {ImageSettings.start_size}")
+    if ImageSettings.start_size:
+        dropped.append(f"the default {opt('start_size')} {ImageSettings.start_size}")
     if "iterations" in given and iterations[0] != iterations[1]:
         raise InputError(
             f"with {opt('passes')}, {opt('iterations')} counts the iterations of every "
@@ -410,9 +412,8 @@ def _image_settings(
     start_size = int(given.get("start_size", ImageSettings.start_size or 0))
     if "start_size" in given and size and start_size >= size:
         raise InputError(
-            f"{opt('start_size')} {start_size} has no effect at {opt('size')} {size}: "
-            f"coarse-to-fine starts below the output size; give a smaller value, or 0 for "
-            f"one scale"
+            f"{opt('start_size')} {start_size} has no effect at an output size of {size}: "
+            f"coarse-to-fine starts below it; give a smaller value, or 0 for one scale"
         )
     return ImageSettings(
         size=size,
