@@ -45,6 +45,7 @@ class TinyFeatures(nn.Module):
     """
 
     names = ("relu1_1", "relu2_1", "relu3_1")
+    autocast: torch.dtype | None = None  # float32, as LossNetwork's on the CPU
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__()

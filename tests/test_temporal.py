@@ -80,6 +80,8 @@ def test_content_loss_is_the_reference_mse() -> None:
 class _TinyNet(torch.nn.Module):
     """A stand-in for the loss network: fixed random convolutions named like VGG layers."""
 
+    autocast: torch.dtype | None = None  # float32, as LossNetwork's on the CPU
+
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
