@@ -287,8 +287,9 @@ class Renderer:
               size: tuple[int, int]) -> None:
         s, weights = self.s, self.network.weights
         self.lock, self.run_folder = _take_lock(run, self.warnings), run
+        environment = _environment(self.device, self.network)
         if s.deterministic:
-            determinism.check_resume(run, _environment(self.device), restart=s.restart)
+            determinism.check_resume(run, environment, restart=s.restart)
         pixels = pixel_settings(s, info, frames[0], frames[-1], size,
                                 f"{weights.network}:{weights.sha256}")
         if self.plan is not None:
@@ -305,7 +306,7 @@ class Renderer:
                 },
                 "weights": dataclasses.asdict(weights),
                 "pixels": pixels,
-                "environment": _environment(self.device, self.network),
+                "environment": environment,
             },
             restart=s.restart,
             range_may_change=s.passes == 1 and s.chunks == 1,
