@@ -18,7 +18,10 @@ frame) at ``--size`` (320x180) in the style of ``sample_videos/stained_glass.png
   and ``default_seconds_to_reference_loss``: when the default run's loss at the full size
   first reached ``reference_loss`` (None: never; the optimiser's own loss, so under bf16
   autocast within ~1 % of :func:`final_loss`);
-* ``peak_memory_bytes``: the device's peak (CUDA: allocated; CPU: resident set).
+* ``peak_memory_bytes``: the device's peak (CUDA: allocated; CPU: resident set). On CUDA
+  this includes the workspaces cuDNN's autotuning tries for each new shape, which can reach
+  the whole card; ``later_frame_peak_memory_bytes`` (CUDA only) is the peak over the later
+  frame alone, at a size already tuned: what rendering a frame holds.
 
 Both first-frame runs minimise the same objective (default weights, the same style
 targets at the full size); both final losses are computed by :func:`final_loss` at the
@@ -32,7 +35,10 @@ was not running (the device's idle share), and ``--keep-frames DIR`` saves its f
 frame to be looked at; ``--compile MODE`` times the same iterations with
 the objective (forward and backward) through ``torch.compile`` against eager execution, and
 the final loss's relative change (``reduce-overhead`` replays the graphs as CUDA graphs);
-``--skip-frames`` leaves out the first, later and reference frames. ``--source`` may be an
+``--skip-frames`` leaves out the first, later and reference frames; ``--tuned`` times the
+default first frame a second time (``seconds_first_frame_tuned``), once every size it
+runs at has been seen (cuDNN's autotuning, the allocator's blocks): the first frame of a
+render's later shots. ``--source`` may be an
 image sequence (``frames/valley.%04d.png``); ``--render`` then writes PNG frames, so no step
 needs ffmpeg. Stopped by Ctrl-C or SIGTERM, the bench still prints every figure measured so
 far, with ``interrupted`` naming the measurement under way (exit status 130).
@@ -279,6 +285,18 @@ class Bench:
         return timed(self.device, lambda: stylizer.stylize(job))[1]
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def cap_memory(device: torch.device, fraction: float) -> None:
+    """Cap this process's share of a CUDA device (``cuda`` alone: the current one)."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        torch.cuda.set_per_process_memory_fraction(fraction, index)
+
+
 def peak_memory(device: torch.device) -> int:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
@@ -417,6 +435,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--memory-fraction", type=float, default=None,
                         help="CUDA: cap this process at that share of the card's memory "
                         "(0.56 of a 141 GB H200 = an 80 GB card)")
+    parser.add_argument("--tuned", action="store_true",
+                        help="time the default first frame a second time, its sizes tuned")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.keep_frames is not None and not args.render:
@@ -436,13 +456,13 @@ def measure(args: argparse.Namespace, out: dict[str, Any], state: dict[str, str]
     try:
         measure_device(args, device, out, step)
     finally:
-        out["peak_memory_bytes"] = peak_memory(device)
+        out["peak_memory_bytes"] = max(peak_memory(device), out.get("peak_memory_bytes", 0))
 
 
 def measure_device(args: argparse.Namespace, device: torch.device, out: dict[str, Any],
                    step: Callable[[str], None]) -> None:
-    if args.memory_fraction is not None and device.type == "cuda":
-        torch.cuda.set_per_process_memory_fraction(args.memory_fraction, device)
+    if args.memory_fraction is not None:
+        cap_memory(device, args.memory_fraction)
     engine = EngineSettings()
     engine = dataclasses.replace(engine, precision=args.precision, optimizer=dataclasses.replace(
         engine.optimizer, lbfgs_history=args.lbfgs_history,
@@ -498,9 +518,17 @@ def measure_frames(args: argparse.Namespace, bench: Bench, frames: list[np.ndarr
     first, out["default_seconds"], trace = bench.first_frame(budget[0], bench.image.start_size)
     out["default_loss"] = bench.final_loss(first)
     out["seconds_first_frame"] = out["default_seconds"]
+    if args.tuned:
+        step("the first frame again, every size tuned ...")
+        out["seconds_first_frame_tuned"] = bench.first_frame(budget[0],
+                                                             bench.image.start_size)[1]
     step(f"a later frame ({budget[1]} iterations, temporal terms) ...")
+    out["peak_memory_bytes"] = peak_memory(bench.device)  # the peak so far, kept over the reset
+    reset_peak_memory(bench.device)
     out["seconds_later_frame"] = bench.later_frame(first, frames, budget[1],
                                                    DEFAULT_TEMPORAL_WEIGHT)
+    if bench.device.type == "cuda":
+        out["later_frame_peak_memory_bytes"] = peak_memory(bench.device)
     if not args.skip_reference:
         step(f"first frame, the reference's settings ({args.reference_iterations} "
              f"iterations) ...")

@@ -42,22 +42,17 @@ bench() {  # bench LIMIT_SECONDS OPTIONS...
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&2 || true
 "$python" -c "import torch; print('torch', torch.__version__, torch.version.cuda)" >&2
-# 1080p, the standard preset: the per-frame targets, the floor, the reference's loss, a
-# render's idle share and the solver's own time.
-bench 200 --size 1920x1080 --solver 30 --render 4 ${keep[@]+"${keep[@]}"}
-# 512x288: CUDA graphs where launches bound the iteration; our L-BFGS against torch's.
-bench 120 --size 512x288 --compile reduce-overhead --lbfgs 50 --render 6 ${keep[@]+"${keep[@]}"}
+# What the first GPU run (docs/performance.md, "GPU figures") did not measure comes first.
+# 1080p, the standard preset without the reference: the per-frame figures, the memory a
+# frame holds once cuDNN is tuned, a render's idle share and its frames.
+bench 180 --size 1920x1080 --skip-reference --tuned --render 3 ${keep[@]+"${keep[@]}"}
+# 4K within 80 GB of a 141 GB card.
+bench 180 --size 3840x2160 --skip-reference --memory-fraction 0.56
 # On the GPU: AMP keeps float32 Gram matrices; bf16 pairs use cuBLAS products into float32;
 # the compiled objective (CUDA graphs under reduce-overhead) gives eager's terms and gradient.
-step 120 "$python" -m pytest -q -p no:cacheprovider tests/test_plate.py tests/test_lbfgs.py \
+step 90 "$python" -m pytest -q -p no:cacheprovider tests/test_plate.py tests/test_lbfgs.py \
     tests/test_optimize.py -k "autocast or bf16_pairs or compiled_objective" >&2
-# 4K within 80 GB of a 141 GB card.
-bench 120 --size 3840x2160 --skip-reference --memory-fraction 0.56
-# 1080p: CUDA graphs at the plate's size, and the bf16 pairs' solver time.
-bench 90 --size 1920x1080 --skip-frames --compile reduce-overhead --solver 30 \
-    --lbfgs-precision bf16
-# 1080p: a shorter history, bf16 pairs and float32 convolutions, each against the first
-# step's time and loss.
-bench 60 --size 1920x1080 --skip-reference --lbfgs-history 20
-bench 60 --size 1920x1080 --skip-reference --lbfgs-precision bf16
-bench 90 --size 1920x1080 --skip-reference --precision float32
+# Measured in the first run, measured again: 512x288 with CUDA graphs and our L-BFGS against
+# torch's; 1080p with the reference, the solver and CUDA graphs.
+bench 120 --size 512x288 --compile reduce-overhead --lbfgs 50 --render 6 ${keep[@]+"${keep[@]}"}
+bench 150 --size 1920x1080 --compile reduce-overhead --solver 30
