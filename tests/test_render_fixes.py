@@ -480,3 +480,63 @@ def test_sequence_numbers_address_frames_everywhere(cli: Cli, style: Path,
     (tmp_path / "in" / "plate.1003.png").unlink()
     refused(cli, source, "-s", style, "-o", tmp_path / "y.mp4", *FAST,
             phrase="frame 1003 is missing")
+
+
+# ---- 9. every check before the loss network loads ----------------------------------------
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The networks the command loads; loading one stops it (a refusal of its own)."""
+    import videostyle.networks
+    from videostyle.errors import InputError
+
+    loaded: list[str] = []
+
+    def load(name: str = "vgg16", **kw: object) -> LossNetwork:
+        loaded.append(name)
+        raise InputError("the stand-in stops here: the loss network loads")
+
+    monkeypatch.setattr(videostyle.networks, "load_network", load)
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("extra", "phrase"),
+    [
+        (("--frames", "3:9"), "outside the source's frames 1..6"),
+        (("--style-mask", "missing.png"), "missing.png does not exist"),
+    ],
+)
+def test_refused_render_loads_no_network(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path, loads: list[str],
+    extra: tuple[str, ...], phrase: str,
+) -> None:
+    out = tmp_path / "out.mp4"
+    refused(cli, clip, "-s", style, "-o", out, *extra, phrase=phrase,
+            workdir=default_workdir(out))
+    assert loads == []
+
+
+@pytest.mark.parametrize("extra", [(), ("--quality", "draft")])
+def test_render_that_passes_every_check_loads_the_network_before_any_work(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path, loads: list[str],
+    extra: tuple[str, ...],
+) -> None:
+    """The other side of the refusals: the stand-in loader is the one the command calls."""
+    out = tmp_path / "out.mp4"
+    refused(cli, clip, "-s", style, "-o", out, *extra,
+            phrase="the stand-in stops here: the loss network loads",
+            workdir=default_workdir(out))
+    assert loads == ["vgg16"]
+
+
+def test_refused_render_prints_only_its_error(cli: Cli, clip: Path, style: Path,
+                                              tmp_path: Path, loads: list[str]) -> None:
+    """The note on the default --init that --independent drops waits for the checks."""
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.mp4", "--independent",
+                       "--frames", "3:9")
+    assert code == 2 and loads == []
+    assert err.splitlines() == [
+        "videostyle: error: --frames 3:9 is outside the source's frames 1..6"
+    ]

@@ -80,7 +80,7 @@ def render_shot(
     """Render (or resume) one shot here; raises the package's errors. A chunked shot
     (``chunks`` > 1) renders its chunks here one after another (:mod:`videostyle.chunked`)."""
     from .networks import network_for, resolve_device
-    from .pipeline import FrameProgress, Renderer
+    from .pipeline import FrameProgress, Renderer, check_render
 
     s = planned.settings
     if s.chunks > 1:
@@ -89,6 +89,7 @@ def render_shot(
         return render_chunked(planned, index, on_event=on_event, should_stop=should_stop,
                               on_note=on_note)
     device = resolve_device(planned.shot.device)
+    checked = check_render(s, device)  # every check, before the network loads
     net = network_for(s.engine, weights=planned.shot.given.get("weights"), device=device)
     pid = os.getpid()
 
@@ -98,7 +99,7 @@ def render_shot(
                                p.eta_seconds, pid))
 
     result = Renderer(s, network=net, device=device, on_frame=on_frame,
-                      should_stop=should_stop, on_note=on_note).run()
+                      should_stop=should_stop, on_note=on_note, checked=checked).run()
     return ShotOutcome.of(index, planned.shot.label, result)
 
 

@@ -44,7 +44,7 @@ from . import flow as flowmod
 from .atomic import free_bytes, megabytes
 from .colormanage import ColourPlan
 from .errors import DiskFull, InputError, Interrupted, VideostyleError, opt
-from .networks import LossNetwork, sha256_file
+from .networks import LossNetwork, resolve_precision, sha256_file
 from .optimize import ProgressCallback, check_compile
 from .runlock import RunLock, running_holder
 from .settings import RenderSettings
@@ -67,8 +67,8 @@ from .video.timecode import advance
 from .workdir import FrameRecord, RunFolder, default_workdir, png16, sha256_bytes
 
 __all__ = [
-    "ADDED_LATER", "FrameProgress", "RenderResult", "RenderSettings", "Renderer",
-    "pixel_settings", "png16", "status",
+    "ADDED_LATER", "Checked", "FrameProgress", "RenderResult", "RenderSettings", "Renderer",
+    "check_render", "pixel_settings", "png16", "status",
 ]
 
 
@@ -189,6 +189,58 @@ def pixel_settings(s: RenderSettings, info: SourceInfo, start: int, end: int,
     })
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A render as its checks found it, before any work (see :func:`check_render`).
+
+    ``settings``: the render's, adapted to its inputs (a preset's long-term offsets to a
+    flow folder); ``of``: the settings that were checked. ``size``: ``(width, height)`` of
+    the render. ``notes``: what reading the inputs changed; ``warnings``: what the source's
+    format costs the output (:func:`videostyle.postprod.source_warnings`).
+    """
+
+    of: RenderSettings
+    settings: RenderSettings
+    info: SourceInfo
+    frames: list[int]
+    size: tuple[int, int]
+    run: RunFolder
+    styles: list[np.ndarray]
+    plan: ColourPlan | None
+    notes: list[str]
+    warnings: list[str]
+
+
+def check_render(
+    settings: RenderSettings, device: torch.device, *, half: bool | None = None
+) -> Checked:
+    """Every check of a render before any work: nothing is written and no loss network is
+    needed, so a caller that runs them first refuses a render before loading one. The
+    source is probed and the style images are read here, once.
+
+    ``half``: whether the loss network runs in a 16-bit type (the memory check); None: as
+    :func:`videostyle.networks.network_for` loads it for these settings on ``device``.
+    """
+    s = settings
+    preflight.check_settings(s)
+    info = probe(s.source, fps=s.fps)  # what the source is
+    plan = postprod.plan_for(s, info)
+    warnings = postprod.source_warnings(s, info)
+    frames = frame_numbers(s, info)
+    size = render_size(s, info)
+    source_notes = preflight.check_source(s, info, size, frames)
+    run = RunFolder(s.workdir or default_workdir(s.output))
+    s, notes = preflight.check_inputs(s, run, frames)
+    styles, style_notes = preflight.read_styles(s)  # a bad style refused before work
+    if half is None:
+        half = resolve_precision(s.engine.precision, device) is not None
+    memory.check_fits(size, s.engine, device, half=half)  # it fits
+    check_compile(s.engine.compile, str(device))  # the toolchain is there
+    return Checked(of=settings, settings=s, info=info, frames=frames, size=size, run=run,
+                   styles=styles, plan=plan, notes=source_notes + notes + style_notes,
+                   warnings=warnings)
+
+
 class Renderer:
     """Runs one render, resuming from its run folder.
 
@@ -203,6 +255,8 @@ class Renderer:
         should_stop: polled between iterations and frames; True abandons the current
             frame and raises :class:`~videostyle.errors.Interrupted`.
         on_note: called with a note when a preset's value is adapted to the inputs.
+        checked: :func:`check_render`'s result for ``settings`` and ``device`` when the
+            caller ran the checks before loading ``network``; None: they run first.
     """
 
     def __init__(
@@ -216,8 +270,12 @@ class Renderer:
         on_iteration: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
         on_note: Callable[[str], None] | None = None,
+        checked: Checked | None = None,
     ) -> None:
+        if checked is not None and checked.of != settings:
+            raise ValueError("checked: the checks of other settings than this render's")
         self.s = settings
+        self.checked = checked
         self.network = network
         self.device = device
         self.stylizer = stylizer or OptimizingStylizer(
@@ -249,21 +307,15 @@ class Renderer:
                 self.lock.release()
 
     def _run(self) -> RenderResult:
-        preflight.check_settings(self.s)
-        info = probe(self.s.source, fps=self.s.fps)  # 1. what the source is
-        self.plan = postprod.plan_for(self.s, info)
-        self.warnings += postprod.source_warnings(self.s, info)
-        frames = frame_numbers(self.s, info)
-        size = render_size(self.s, info)
-        source_notes = preflight.check_source(self.s, info, size, frames)
-        run = RunFolder(self.s.workdir or default_workdir(self.s.output))
-        self.s, notes = preflight.check_inputs(self.s, run, frames)  # before any work
-        styles, style_notes = preflight.read_styles(self.s)  # a bad style refused before work
-        for note in source_notes + notes + style_notes:
+        checked = self.checked or check_render(  # 1. what the source is; every check
+            self.s, self.device, half=_half(self.network))
+        self.s, self.plan = checked.settings, checked.plan
+        info, frames, size, run, styles = (checked.info, checked.frames, checked.size,
+                                           checked.run, checked.styles)
+        self.warnings += checked.warnings
+        for note in checked.notes:
             if self.on_note is not None:
                 self.on_note(note)
-        memory.check_fits(size, self.s.engine, self.device, half=_half(self.network))  # it fits
-        check_compile(self.s.engine.compile, str(self.device))  # the toolchain is there
         self._open(run, info, frames, size)  # 2. the run folder (refuses a mismatched resume)
         self._decode(info, run, frames, size)  # 3. source frames at the render size
         targets = prepare_styles(  # 4. style Gram matrices, once (per style with masks)

@@ -114,7 +114,7 @@ def render(ctx: typer.Context, **values: Any) -> None:
     Runs can be interrupted at any time (Ctrl-C); the same command resumes.
     """
     from ..networks import network_for, resolve_device
-    from ..pipeline import Renderer
+    from ..pipeline import Renderer, check_render
     from ..settings import resolve_render
 
     if values["config"] is not None or any(values[n.name] is not None for n in o.FARM_OPTIONS) \
@@ -131,15 +131,17 @@ def render(ctx: typer.Context, **values: Any) -> None:
                                                "quiet", "config", *o.FARM_NAMES))
         resolved = resolve_render(values["source"], tuple(values["style"]), output,
                                   quality=values["quality"], given=given)
-        for message in resolved.notes:
-            note(message)
         settings = resolved.settings
         device = resolve_device(values["device"])
+        checked = check_render(settings, device)  # every check, before the network loads
+        for message in resolved.notes:  # a refused render says only why
+            note(message)
         net = network_for(settings.engine, weights=given.get("weights"), device=device)
         stop.install()
         with frame_bar(quiet) as (on_frame, on_iteration):
             renderer = Renderer(settings, network=net, device=device, on_frame=on_frame,
-                                on_iteration=on_iteration, should_stop=stop, on_note=note)
+                                on_iteration=on_iteration, should_stop=stop, on_note=note,
+                                checked=checked)
             try:
                 result = renderer.run()
             except KeyboardInterrupt:  # a second Ctrl-C: stop at once
