@@ -504,6 +504,14 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.mark.parametrize(
     ("extra", "phrase"),
     [
+        # the preset's size (standard: the source's, 48 px) or the draft preset's 192 px
+        # capped at the source's: the size a typed --start-size is checked against
+        (("--start-size", "48"), "--start-size 48 has no effect at an output size of 48: "
+         "coarse-to-fine starts below it; give a smaller value, or 0 for one scale"),
+        (("--quality", "draft", "--start-size", "64"),
+         "--start-size 64 has no effect at an output size of 48:"),
+        (("--size", "40", "--start-size", "40"),
+         "--start-size 40 has no effect at an output size of 40:"),
         (("--frames", "3:9"), "outside the source's frames 1..6"),
         (("--style-mask", "missing.png"), "missing.png does not exist"),
     ],
@@ -518,12 +526,14 @@ def test_refused_render_loads_no_network(
     assert loads == []
 
 
-@pytest.mark.parametrize("extra", [(), ("--quality", "draft")])
+@pytest.mark.parametrize("extra", [(), ("--start-size", "47"), ("--quality", "draft"),
+                                   ("--quality", "draft", "--start-size", "32")])
 def test_render_that_passes_every_check_loads_the_network_before_any_work(
     cli: Cli, clip: Path, style: Path, tmp_path: Path, loads: list[str],
     extra: tuple[str, ...],
 ) -> None:
-    """The other side of the refusals: the stand-in loader is the one the command calls."""
+    """The other side of the refusals: the stand-in loader is the one the command calls,
+    and a start size below the render's passes the check."""
     out = tmp_path / "out.mp4"
     refused(cli, clip, "-s", style, "-o", out, *extra,
             phrase="the stand-in stops here: the loss network loads",

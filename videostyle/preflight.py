@@ -30,7 +30,7 @@ from .errors import InputError, opt
 from .jobs import style_mask
 from .networks import min_frame_side
 from .ownership import check_output_owned, check_still_output
-from .settings import ImageJob, RenderSettings
+from .settings import ImageJob, RenderSettings, check_start_size
 from .stylize import INIT_CHOICES, ImageSettings
 from .video import (
     SourceInfo,
@@ -203,12 +203,14 @@ def check_frame_size(what: str, size: tuple[int, int], *, painted: bool) -> None
 def check_source(
     s: RenderSettings, info: SourceInfo, size: tuple[int, int], frames: list[int]
 ) -> list[str]:
-    """The source's frames and the render size within limits; masks and flow files of the
-    source's shape. Returns the notes on what reading the source changes (alpha dropped,
-    gray made RGB, a variable rate made even)."""
+    """The source's frames and the render size within limits (a given start size below the
+    render's, wherever that size came from); masks and flow files of the source's shape.
+    Returns the notes on what reading the source changes (alpha dropped, gray made RGB, a
+    variable rate made even)."""
     check_frame_size(f"the source {Path(info.path).name}", (info.width, info.height),
                      painted=False)
     check_frame_size("the render", size, painted=True)
+    check_start_size(s.given, s.image.start_size, max(size))
     source = (info.width, info.height)
     notes = list(info.notes)
     for index, spec in enumerate(s.style_masks):

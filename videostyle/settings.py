@@ -10,7 +10,7 @@ preset's or default's value that cannot apply is dropped, with one note.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -410,11 +410,7 @@ def _image_settings(
         seed=int(given.get("seed", EngineSettings.seed)),
     )
     start_size = int(given.get("start_size", ImageSettings.start_size or 0))
-    if "start_size" in given and size and start_size >= size:
-        raise InputError(
-            f"{opt('start_size')} {start_size} has no effect at an output size of {size}: "
-            f"coarse-to-fine starts below it; give a smaller value, or 0 for one scale"
-        )
+    check_start_size(given, start_size, size)
     return ImageSettings(
         size=size,
         start_size=start_size or None,
@@ -424,6 +420,16 @@ def _image_settings(
         original_colors=given.get("original_colors"),
         engine=engine,
     )
+
+
+def check_start_size(given: Collection[str], start_size: int | None, size: int | None) -> None:
+    """Refuse a given ``start_size`` not below ``size``, the output's longest side (None:
+    not known yet; a render's is known once its source is probed, before any work)."""
+    if "start_size" in given and start_size and size and start_size >= size:
+        raise InputError(
+            f"{opt('start_size')} {start_size} has no effect at an output size of {size}: "
+            f"coarse-to-fine starts below it; give a smaller value, or 0 for one scale"
+        )
 
 
 def _build(
