@@ -349,6 +349,26 @@ def test_a_plain_render_of_each_preset_drops_nothing(clip: Path, style: Path, tm
     assert resolved.settings.long_term == PRESETS[quality].long_term
 
 
+@pytest.mark.parametrize(("iterations", "quality", "dropped"), [
+    ("3,0", "standard", ("the default --init prev-warped, the standard preset's --long-term "
+                         "1,10,20")),
+    ("0", "final", ("the default --init prev-warped, the final preset's --long-term "
+                    "1,10,20,40")),
+    ("3,0", "draft", "the default --init prev-warped"),
+])
+def test_passed_through_later_frames_resolve_without_init_or_offsets(
+    clip: Path, style: Path, tmp_path: Path, iterations: str, quality: str, dropped: str
+) -> None:
+    from videostyle.errors import as_flags
+    from videostyle.settings import resolve_render
+
+    resolved = resolve_render(clip, (style,), tmp_path / "o.mp4", quality=quality,
+                              given={"iterations": iterations})
+    assert [as_flags(n) for n in resolved.notes] == [f"not used in this render: {dropped}"]
+    s = resolved.settings
+    assert (s.init, s.long_term, s.uses_flow()) == ("content", (1,), False)
+
+
 @pytest.mark.slow
 def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, style: Path,
                                                          tmp_path: Path) -> None:
@@ -383,6 +403,38 @@ def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, 
     assert "the default --start-size 128" in note
     assert "the temporal loss (the default --temporal-after-pass 8 comes after the last pass, " \
            "2)" in note
+
+
+@pytest.mark.slow
+def test_passed_through_later_frames_drop_their_init_and_offsets_with_a_note(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path
+) -> None:
+    """With --iterations N,0 a later frame is its content frame, so the default --init and
+    the standard preset's long-term offsets are dropped, each named in the note; a run
+    folder that recorded them before they were dropped resumes."""
+    out = tmp_path / "through.mp4"
+    args = ("-s", style, "-o", out, "--quality", "standard", "--size", "32", "--iterations",
+            "2,0", "--frames", "1:3")
+    code, _, err = cli("render", clip, *args)
+    assert code == 0, err
+    assert "not used in this render: the default --init prev-warped, the standard preset's " \
+           "--long-term 1,10,20" in err
+    run = RunFolder(default_workdir(out))
+    manifest = json.loads(run.manifest_path.read_text())
+    assert (manifest["pixels"]["init"], manifest["pixels"]["long_term"]) == ("content", [1])
+    for frame in (2, 3):  # passed through: the content frame, not a warped stylised one
+        assert np.abs(read_image(run.frame_path(frame)) -
+                      read_image(run.content_path(frame))).max() < 1e-3
+    assert np.abs(read_image(run.frame_path(1)) - read_image(run.content_path(1))).max() > 0.05
+    manifest["pixels"]["init"], manifest["pixels"]["long_term"] = "prev-warped", [1, 10, 20]
+    run.manifest_path.write_text(json.dumps(manifest))
+    frames = {p: p.read_bytes() for p in run.frames_dir.glob("*.png")}
+    code, text, err = cli("render", clip, *args)
+    assert code == 0, err
+    assert "0 computed now" in text
+    assert len(frames) == 3 and all(p.read_bytes() == b for p, b in frames.items())
+    pixels = json.loads(run.manifest_path.read_text())["pixels"]
+    assert (pixels["init"], pixels["long_term"]) == ("prev-warped", [1, 10, 20])
 
 
 @pytest.mark.slow
@@ -532,8 +584,7 @@ def test_render_that_passes_every_check_loads_the_network_before_any_work(
     cli: Cli, clip: Path, style: Path, tmp_path: Path, loads: list[str],
     extra: tuple[str, ...],
 ) -> None:
-    """The other side of the refusals: the stand-in loader is the one the command calls,
-    and a start size below the render's passes the check."""
+    """The other side of the refusals: a start size below the render's passes the check."""
     out = tmp_path / "out.mp4"
     refused(cli, clip, "-s", style, "-o", out, *extra,
             phrase="the stand-in stops here: the loss network loads",

@@ -129,14 +129,28 @@ def _environment(device: torch.device, network: LossNetwork | None = None) -> di
 
 
 def _as_recorded(run: RunFolder, pixels: dict[str, Any]) -> dict[str, Any]:
-    """``pixels`` with the long-term offsets a run folder recorded for a render without a
-    temporal term before such a render dropped them: offsets beyond 1 never reached its
-    pixels, so its frames resume."""
-    if pixels["temporal_weight"] == 0 and pixels["long_term"] == [1] and run.exists():
-        old = run.read_manifest().get("pixels", {})
-        if old.get("temporal_weight") == 0 and isinstance(old.get("long_term"), list):
-            return {**pixels, "long_term": old["long_term"]}
+    """``pixels`` with the values a run folder recorded before such a render dropped them:
+    the long-term offsets of a render without a temporal term, and the later frames' init
+    and offsets of one that passes its later frames through (``--iterations N,0``). They
+    never reached its pixels, so its frames resume."""
+    no_term = pixels["temporal_weight"] == 0 and pixels["long_term"] == [1]
+    if not (no_term or _passes_later_through(pixels)) or not run.exists():
+        return pixels
+    old = run.read_manifest().get("pixels", {})
+    if no_term and old.get("temporal_weight") == 0 and isinstance(old.get("long_term"), list):
+        return {**pixels, "long_term": old["long_term"]}
+    if _passes_later_through(pixels) and _passes_later_through(old):
+        return {**pixels, "init": old["init"], "long_term": old["long_term"]}
     return pixels
+
+
+def _passes_later_through(pixels: dict[str, Any]) -> bool:
+    """Whether ``pixels`` (a manifest's) are those of a chained single-pass render whose
+    later frames are passed through (0 iterations)."""
+    iterations = pixels.get("iterations")
+    return (isinstance(iterations, list) and iterations[1:] == [0]
+            and pixels.get("independent") is False and pixels.get("multipass") is None
+            and "init" in pixels and isinstance(pixels.get("long_term"), list))
 
 
 #: Settings added after run folders were first written, each with the value that paints what

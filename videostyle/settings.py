@@ -283,9 +283,12 @@ def _applicable(
         typed = ",".join(str(n) for n in dict.fromkeys(iterations))  # 3,0 or 0
         why = (f"with {opt('iterations')} {typed} (the later frames are passed through, not "
                f"optimised)")
-        # refused when typed; their defaults are left as they are, unnoted: the 0 that
-        # passes the later frames through was typed, and no flow is computed for them
         _refuse(given, ("init", "long_term", "temporal_weight", "flow", "warp"), why)
+        # a later frame is its content frame (0 iterations pass it through): its start
+        # image and offsets are dropped, as with --independent; as there, the estimator,
+        # the kernel and the temporal weight go unnamed (RenderSettings.uses_flow: no flow)
+        dropped.append(f"the default {opt('init')} {init}")
+        init = "content"
     elif temporal_weight == 0 and init != "prev-warped":
         _refuse(given, ("flow", "warp", "long_term"),
                 f"with {opt('temporal_weight')} 0 and {opt('init')} {init} (no optical flow is "
@@ -293,8 +296,8 @@ def _applicable(
     elif temporal_weight == 0 and long_term != (1,):
         _refuse(given, ("long_term",), f"with {opt('temporal_weight')} 0 (only the previous "
                 f"frame is warped, as the start; no temporal term looks further back)")
-    if long_term != (1,) and (independent or passes > 1
-                              or (iterations[1] > 0 and temporal_weight == 0)):
+    if long_term != (1,) and (independent or passes > 1 or iterations[1] == 0
+                              or temporal_weight == 0):
         dropped.append(f"the {quality} preset's {opt('long_term')} {_offsets_text(long_term)}")
         long_term = (1,)
     return init, long_term, dropped
