@@ -566,6 +566,13 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
          "--start-size 40 has no effect at an output size of 40:"),
         (("--frames", "3:9"), "outside the source's frames 1..6"),
         (("--style-mask", "missing.png"), "missing.png does not exist"),
+        # a chunked render's driver checks as a plain render does, and its chunks
+        (("--chunks", "2", "--chunk-overlap", "1", "--start-size", "48"),
+         "--start-size 48 has no effect at an output size of 48:"),
+        (("--chunks", "2", "--chunk-overlap", "1", "--frames", "3:9"),
+         "outside the source's frames 1..6"),
+        (("--chunks", "4", "--chunk-overlap", "2"), "give fewer --chunks or a smaller "
+         "--chunk-overlap"),
     ],
 )
 def test_refused_render_loads_no_network(
@@ -579,7 +586,8 @@ def test_refused_render_loads_no_network(
 
 
 @pytest.mark.parametrize("extra", [(), ("--start-size", "47"), ("--quality", "draft"),
-                                   ("--quality", "draft", "--start-size", "32")])
+                                   ("--quality", "draft", "--start-size", "32"),
+                                   ("--chunks", "2", "--chunk-overlap", "1")])
 def test_render_that_passes_every_check_loads_the_network_before_any_work(
     cli: Cli, clip: Path, style: Path, tmp_path: Path, loads: list[str],
     extra: tuple[str, ...],

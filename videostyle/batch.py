@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .atomic import write_json
-from .errors import Interrupted, VideostyleError
+from .errors import Interrupted, VideostyleError, as_names
 from .shots import Planned
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class ShotOutcome:
     computed: int = 0
     workdir: Path | None = None
     warnings: list[str] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # its settings marked (errors.opt): named by who shows it
     exit_code: int = 0  # the error's exit status
 
     @classmethod
@@ -123,7 +123,7 @@ def run_in_order(
         except Interrupted:
             raise
         except VideostyleError as exc:
-            outcome = failed(planned, index, str(exc), exc.exit_code)
+            outcome = failed(planned, index, exc.marked(), exc.exit_code)
         else:
             succeeded(planned)
         outcomes.append(outcome)
@@ -134,7 +134,8 @@ def failed(planned: Planned, index: int, error: str, code: int) -> ShotOutcome:
     """Record a shot's error in its run folder (when it has one) and return its outcome."""
     root = planned.shot.workdir
     if root.is_dir():
-        write_json(root / FAILURE, {"error": error, "time": time.time()}, what="failure record")
+        write_json(root / FAILURE, {"error": as_names(error), "time": time.time()},
+                   what="failure record")
     return ShotOutcome(index, planned.shot.label, planned.settings.output, error=error,
                        exit_code=code)
 

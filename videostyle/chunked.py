@@ -31,15 +31,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import ownership, postprod, preflight
+from . import ownership
 from .batch import EventCallback, ShotEvent, ShotOutcome, failed, render_shot, succeeded
 from .chunks import blend, chunk_ranges, weights
 from .errors import EXIT_CODES, InputError, Interrupted, ResumeError, VideostyleError, opt
-from .pipeline import Renderer, RenderResult, frame_numbers, render_size
+from .pipeline import Checked, Renderer, RenderResult, check_render, frame_numbers
 from .settings import RenderSettings
 from .shots import Planned
 from .video import probe, read_image
-from .workdir import CHUNKS, FrameRecord, RunFolder, default_workdir, png16, sha256_bytes
+from .workdir import CHUNKS, FrameRecord, RunFolder, png16, sha256_bytes
 
 #: Renders the chunks it is given (on the farm or here); raises when one fails.
 RunChunks = Callable[[list[Planned]], None]
@@ -79,6 +79,15 @@ def shot_ranges(s: RenderSettings, frames: list[int] | None = None) -> list[tupl
                          f"{opt('chunk_overlap')}") from None
 
 
+def check_chunked(s: RenderSettings) -> Checked:
+    """A chunked render's checks before any work (:func:`~videostyle.pipeline.check_render`
+    and its chunks): the driver computes no frame, so the memory and the compiler are
+    checked by the chunks' own renders."""
+    checked = check_render(s, torch.device("cpu"), computes=False)
+    shot_ranges(checked.settings, checked.frames)
+    return checked
+
+
 class ChunkedRenderer(Renderer):
     """A render whose frames come from overlapping chunks (``settings.chunks`` > 1).
 
@@ -88,24 +97,20 @@ class ChunkedRenderer(Renderer):
 
     def __init__(self, planned: Planned, *, network: object, device: torch.device,
                  run_chunks: RunChunks, should_stop: Callable[[], bool] | None = None,
-                 on_note: Callable[[str], None] | None = None) -> None:
+                 on_note: Callable[[str], None] | None = None,
+                 checked: Checked | None = None) -> None:
         super().__init__(planned.settings, network=network,  # type: ignore[arg-type]
-                         device=device, should_stop=should_stop, on_note=on_note)
+                         device=device, should_stop=should_stop, on_note=on_note,
+                         checked=checked)
         self.planned, self.run_chunks = planned, run_chunks
 
     def _run(self) -> RenderResult:
-        preflight.check_settings(self.s)
-        info = probe(self.s.source, fps=self.s.fps)
-        self.plan = postprod.plan_for(self.s, info)  # a colour-managed render's, as a plain one
-        self.warnings += postprod.source_warnings(self.s, info)
-        frames = frame_numbers(self.s, info)
-        size = render_size(self.s, info)
+        checked = self.checked or check_chunked(self.s)  # every check, before any work
+        self.s, self.plan = checked.settings, checked.plan  # colour-managed as a plain one
+        info, frames, size, run = checked.info, checked.frames, checked.size, checked.run
         ranges = shot_ranges(self.s, frames)
-        source_notes = preflight.check_source(self.s, info, size, frames)
-        run = RunFolder(self.s.workdir or default_workdir(self.s.output))
-        self.s, notes = preflight.check_inputs(self.s, run, frames)  # before any work
-        _, style_notes = preflight.read_styles(self.s)
-        for note in source_notes + notes + style_notes:
+        self.warnings += checked.warnings
+        for note in checked.notes:
             if self.on_note is not None:
                 self.on_note(note)
         self._open(run, info, frames, size)  # the lock, and a mismatched resume refused
@@ -181,6 +186,7 @@ def render_chunked(
     from .networks import network_for
 
     s = planned.settings
+    checked = check_chunked(s)  # every check, before the network loads
     cpu = torch.device("cpu")  # the driver computes no frame: the network only names weights
     net = network_for(s.engine, weights=planned.shot.given.get("weights"), device=cpu)
 
@@ -201,7 +207,7 @@ def render_chunked(
                 raise kind(f"{outcome.label}: {outcome.error}")
 
     result = ChunkedRenderer(planned, network=net, device=cpu, run_chunks=run_chunks,
-                             should_stop=should_stop, on_note=on_note).run()
+                             should_stop=should_stop, on_note=on_note, checked=checked).run()
     return ShotOutcome.of(index, planned.shot.label, result)
 
 
@@ -236,7 +242,7 @@ def run_on_farm(
         except Interrupted:
             raise
         except VideostyleError as exc:
-            outcomes[i] = failed(planned, i, str(exc), exc.exit_code)
+            outcomes[i] = failed(planned, i, exc.marked(), exc.exit_code)
         else:
             succeeded(planned)
     return [outcomes[i] for i in range(len(plans))]

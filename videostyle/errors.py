@@ -42,6 +42,10 @@ class VideostyleError(Exception):
         """The message with settings named as command-line flags."""
         return as_flags(super().__str__())
 
+    def marked(self) -> str:
+        """The message with its settings marked (:func:`opt`), for its reader to name."""
+        return super().__str__()
+
     @property
     def exit_code(self) -> int:
         """The command line's exit status for this error (see :data:`EXIT_CODES`)."""

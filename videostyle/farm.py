@@ -242,7 +242,7 @@ def _outcome(ref: Any, planned: Planned, index: int) -> ShotOutcome:
         cause = exc.cause if isinstance(exc.cause, VideostyleError) else None
         if cause is None:
             return failed(planned, index, f"the worker failed: {exc}", 1)
-        return failed(planned, index, str(cause), cause.exit_code)
+        return failed(planned, index, cause.marked(), cause.exit_code)
     except RayError as exc:
         return failed(planned, index, f"the worker failed {MAX_RETRIES + 1} times: {exc}", 1)
     succeeded(planned)

@@ -226,7 +226,8 @@ class Checked:
 
 
 def check_render(
-    settings: RenderSettings, device: torch.device, *, half: bool | None = None
+    settings: RenderSettings, device: torch.device, *, half: bool | None = None,
+    computes: bool = True,
 ) -> Checked:
     """Every check of a render before any work: nothing is written and no loss network is
     needed, so a caller that runs them first refuses a render before loading one. The
@@ -234,6 +235,8 @@ def check_render(
 
     ``half``: whether the loss network runs in a 16-bit type (the memory check); None: as
     :func:`videostyle.networks.network_for` loads it for these settings on ``device``.
+    ``computes``: False for a process that computes no frame (a chunked render's driver):
+    the memory and compiler checks are left to the renders that do.
     """
     s = settings
     preflight.check_settings(s)
@@ -246,10 +249,11 @@ def check_render(
     run = RunFolder(s.workdir or default_workdir(s.output))
     s, notes = preflight.check_inputs(s, run, frames)
     styles, style_notes = preflight.read_styles(s)  # a bad style refused before work
-    if half is None:
-        half = resolve_precision(s.engine.precision, device) is not None
-    memory.check_fits(size, s.engine, device, half=half)  # it fits
-    check_compile(s.engine.compile, str(device))  # the toolchain is there
+    if computes:
+        if half is None:
+            half = resolve_precision(s.engine.precision, device) is not None
+        memory.check_fits(size, s.engine, device, half=half)  # it fits
+        check_compile(s.engine.compile, str(device))  # the toolchain is there
     return Checked(of=settings, settings=s, info=info, frames=frames, size=size, run=run,
                    styles=styles, plan=plan, notes=source_notes + notes + style_notes,
                    warnings=warnings)

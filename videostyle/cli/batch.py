@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from ..errors import InputError, Interrupted, opt
+from ..errors import InputError, Interrupted, as_flags, opt
 from . import options as o
 from .app import app, echo, errors, note, warn
 from .progress import StopFlag, interrupted
@@ -120,7 +120,8 @@ def _report(outcomes: list[Any], quiet: bool) -> None:
         for warning in out.warnings:
             warn(f"{out.label}: {warning}")
         if out.error is not None:
-            echo(f"videostyle: error: {out.label}: {' '.join(out.error.split())}", err=True)
+            echo(f"videostyle: error: {out.label}: {' '.join(as_flags(out.error).split())}",
+                 err=True)
         elif not quiet:
             echo(f"wrote {out.output} ({out.frames} frames, {out.computed} computed now; "
                  f"run folder {out.workdir})")
