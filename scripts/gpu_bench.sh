@@ -50,7 +50,7 @@ bench 180 --size 1920x1080 --skip-reference --tuned --render 3 ${keep[@]+"${keep
 bench 180 --size 3840x2160 --skip-reference --memory-fraction 0.56
 # On the GPU: AMP keeps float32 Gram matrices; bf16 pairs use cuBLAS products into float32;
 # the compiled objective (CUDA graphs under reduce-overhead) gives eager's terms and gradient.
-step 90 "$python" -m pytest -q -p no:cacheprovider tests/test_plate.py tests/test_lbfgs.py \
+step 180 "$python" -m pytest -q -p no:cacheprovider tests/test_plate.py tests/test_lbfgs.py \
     tests/test_optimize.py -k "autocast or bf16_pairs or compiled_objective" >&2
 # Measured in the first run, measured again: 512x288 with CUDA graphs and our L-BFGS against
 # torch's; 1080p with the reference, the solver and CUDA graphs.
