@@ -428,6 +428,20 @@ def test_preview_refuses_a_setting_it_cannot_vary(cli: Cli, tmp_path: Path, styl
     assert code == 2 and "--size" in assert_one_error_line(err)
 
 
+def test_preview_checks_every_variant_before_the_first_renders(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    """A variant that cannot render is refused before any variant is rendered."""
+    source = png_sequence(tmp_path / "src", n=1)
+    code, _, err = cli("preview", source, "-s", style, "--frame", "1001", "--size", "24",
+                       "--iterations", "1", "--vary", "start_size=8,24", "-o",
+                       tmp_path / "s.png")
+    assert code == 2, err
+    assert "--start-size 24 has no effect at an output size of 24" in \
+        assert_one_error_line(err)
+    assert list((tmp_path / "s.preview").glob("*.png")) == []  # the first variant too
+
+
 def test_a_10bit_dpx_sequence_keeps_its_levels(cli: Cli, tmp_path: Path, style: Path) -> None:
     folder = tmp_path / "dpx"
     folder.mkdir()

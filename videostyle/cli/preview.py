@@ -53,7 +53,7 @@ def preview(ctx: typer.Context, **values: Any) -> None:
     videostyle preview plate.%04d.exr --style p.jpg --frame 1001 --vary style_weight=1,3,10
     """
     from ..networks import network_for, resolve_device
-    from ..pipeline import Renderer
+    from ..pipeline import Renderer, check_render
     from ..preview import (
         PreviewRequest,
         check_vary,
@@ -75,10 +75,12 @@ def preview(ctx: typer.Context, **values: Any) -> None:
                                  given, variants(axes))
         request.folder.mkdir(parents=True, exist_ok=True)
         device = resolve_device(values["device"])
+        resolved = [settings_of(request, variant) for variant in request.variants]
+        checked = [check_render(settings, device) for settings, _ in resolved]  # all, first
         networks: dict[tuple[str, str, str, str], Any] = {}
         images = []
-        for index, variant in enumerate(request.variants, start=1):
-            settings, notes = settings_of(request, variant)
+        for index, (variant, (settings, notes), checks) in enumerate(
+                zip(request.variants, resolved, checked, strict=True), start=1):
             for message in notes:
                 note(message)
             e = settings.engine
@@ -86,7 +88,7 @@ def preview(ctx: typer.Context, **values: Any) -> None:
             if key not in networks:
                 networks[key] = network_for(e, weights=given.get("weights"), device=device)
             net = networks[key]
-            Renderer(settings, network=net, device=device, on_note=note).run()
+            Renderer(settings, network=net, device=device, on_note=note, checked=checks).run()
             images.append(Path(str(settings.output) % request.frame))
             if not quiet:
                 echo(f"variant {index}/{len(request.variants)} {variant.key}: {images[-1]}")
