@@ -114,6 +114,9 @@ def test_real_run_writes_png_of_expected_size(files: dict[str, Path], tmp_path: 
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "3 iterations" in proc.stdout
+    # no scale below 48x36 has both sides of 32 px: the default start size plans one scale
+    assert "not used at 48x36: the default --start-size 128 (no coarser scale fits; one " \
+           "scale)" in proc.stderr
     image = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert image is not None and image.dtype == np.uint8
     assert image.shape == (36, 48, 3)  # 40x30 content, longest side 48
@@ -169,6 +172,11 @@ BAD_INPUTS = {
     "start size not below the size": (
         ["{content}", "-s", "{style}", "--start-size", "32"], 2,
         "--start-size 32 has no effect at an output size of 32",
+    ),
+    "start size with no coarser scale": (
+        ["{content}", "-s", "{style}", "--start-size", "20"], 2,
+        "--start-size 20 has no effect at an output size of 32x24: coarse-to-fine needs a scale "
+        "at least 10 % smaller with both sides 32 px or more; give 0 for one scale",
     ),
     "no style": (["{content}"], 2, "--style"),
     "bad output suffix": (["{content}", "-s", "{style}", "-o", "{tmp}/out.bmp"], 2, "out.bmp"),

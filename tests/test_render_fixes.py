@@ -382,6 +382,9 @@ def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, 
                        "--temporal-weight", "0")
     assert code == 0, err
     assert "not used in this render: the standard preset's --long-term 1,10,20" in err
+    # no scale below 32x24 has both sides of 32 px: the default start size plans one scale
+    assert "not used at 32x24: the default --start-size 128 (no coarser scale fits; one " \
+           "scale)" in err
     manifest_path = default_workdir(out) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     assert manifest["pixels"]["long_term"] == [1]
@@ -564,6 +567,12 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
          "--start-size 64 has no effect at an output size of 48:"),
         (("--size", "40", "--start-size", "40"),
          "--start-size 40 has no effect at an output size of 40:"),
+        # below the size, yet no coarser scale has both sides of 32 px or more at 48x36
+        (("--start-size", "33"), "--start-size 33 has no effect at an output size of 48x36: "
+         "coarse-to-fine needs a scale at least 10 % smaller with both sides 32 px or more; "
+         "give 0 for one scale"),
+        (("--quality", "draft", "--start-size", "32"),
+         "--start-size 32 has no effect at an output size of 48x36:"),
         (("--frames", "3:9"), "outside the source's frames 1..6"),
         (("--style-mask", "missing.png"), "missing.png does not exist"),
         # a chunked render's driver checks as a plain render does, and its chunks
@@ -585,14 +594,14 @@ def test_refused_render_loads_no_network(
     assert loads == []
 
 
-@pytest.mark.parametrize("extra", [(), ("--start-size", "47"), ("--quality", "draft"),
-                                   ("--quality", "draft", "--start-size", "32"),
+@pytest.mark.parametrize("extra", [(), ("--quality", "draft"),
                                    ("--chunks", "2", "--chunk-overlap", "1")])
 def test_render_that_passes_every_check_loads_the_network_before_any_work(
     cli: Cli, clip: Path, style: Path, tmp_path: Path, loads: list[str],
     extra: tuple[str, ...],
 ) -> None:
-    """The other side of the refusals: a start size below the render's passes the check."""
+    """The other side of the refusals (the default start size, which plans no coarser scale
+    at 48x36, is not refused: its note comes with the render)."""
     out = tmp_path / "out.mp4"
     refused(cli, clip, "-s", style, "-o", out, *extra,
             phrase="the stand-in stops here: the loss network loads",

@@ -210,9 +210,9 @@ def check_source(
     check_frame_size(f"the source {Path(info.path).name}", (info.width, info.height),
                      painted=False)
     check_frame_size("the render", size, painted=True)
-    check_start_size(s.given, s.image.start_size, max(size))
     source = (info.width, info.height)
-    notes = list(info.notes)
+    start = s.image.start_size if s.passes == 1 else None  # multi-pass: dropped, noted
+    notes = list(info.notes) + check_start_size(s.given, start, size, s.image.scale_ratio)
     for index, spec in enumerate(s.style_masks):
         shapes = [style_mask(s, index, f).shape[1::-1] for f in (frames[0], frames[-1])]
         notes += mask_notes(spec, shapes, source)
@@ -273,10 +273,13 @@ def check_still(job: ImageJob) -> StillInputs:
     content = read_image(job.content)
     shape = (content.shape[1], content.shape[0])
     check_frame_size(f"the content image {job.content.name}", shape, painted=False)
-    check_frame_size("the output", fit_size(*shape, job.settings.size), painted=True)
+    size = fit_size(*shape, job.settings.size)
+    check_frame_size("the output", size, painted=True)
+    start_notes = check_start_size(job.given, job.settings.start_size, size,
+                                   job.settings.scale_ratio)
     styles, notes = read_styles(job)
     notes = conversion_notes(f"the content image {job.content.name}",
-                             *channel_layout(job.content)) + notes
+                             *channel_layout(job.content)) + notes + start_notes
     masks = []
     for path in job.masks:
         mask = read_image(path)

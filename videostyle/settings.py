@@ -10,6 +10,7 @@ preset's or default's value that cannot apply is dropped, with one note.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -28,6 +29,7 @@ from .config import (
     OptimizerSettings,
 )
 from .errors import InputError, opt
+from .scales import MIN_SIDE, SCALE_RATIO, scale_sizes
 from .stylize import ImageSettings
 from .video import IMAGE_SUFFIXES, is_sequence_pattern, parse_fps
 
@@ -425,14 +427,41 @@ def _image_settings(
     )
 
 
-def check_start_size(given: Collection[str], start_size: int | None, size: int | None) -> None:
-    """Refuse a given ``start_size`` not below ``size``, the output's longest side (None:
-    not known yet; a render's is known once its source is probed, before any work)."""
-    if "start_size" in given and start_size and size and start_size >= size:
+def check_start_size(
+    given: Collection[str], start_size: int | None, size: int | tuple[int, int] | None,
+    ratio: float = SCALE_RATIO,
+) -> list[str]:
+    """Refuse a given ``start_size`` that gives no coarser scale at ``size``, the output's
+    longest side or its ``(w, h)`` (None: not known yet; a render's is known once its source
+    is probed, before any work). The default's value is kept (it plans one scale) and
+    returned as a note instead."""
+    if not start_size or size is None:
+        return []
+    longest = size if isinstance(size, int) else max(size)
+    shape = None if isinstance(size, int) else size
+    if start_size < longest and (shape is None or len(scale_sizes(shape, start_size, ratio)) > 1):
+        return []
+    if "start_size" not in given:
+        return [f"not used at {_size_text(size)}: the default {opt('start_size')} {start_size} "
+                f"(no coarser scale fits; one scale)"]
+    if shape is None or start_size >= longest:
         raise InputError(
-            f"{opt('start_size')} {start_size} has no effect at an output size of {size}: "
+            f"{opt('start_size')} {start_size} has no effect at an output size of {longest}: "
             f"coarse-to-fine starts below it; give a smaller value, or 0 for one scale"
         )
+    largest = math.floor(longest / ratio)
+    fix = "give 0 for one scale"
+    if len(scale_sizes(shape, largest, ratio)) > 1:
+        fix = f"give {largest} or less, or 0 for one scale"
+    raise InputError(
+        f"{opt('start_size')} {start_size} has no effect at an output size of {_size_text(shape)}"
+        f": coarse-to-fine needs a scale at least 10 % smaller with both sides {MIN_SIDE} px "
+        f"or more; {fix}"
+    )
+
+
+def _size_text(size: int | tuple[int, int]) -> str:
+    return str(size) if isinstance(size, int) else f"{size[0]}x{size[1]}"
 
 
 def _build(
@@ -526,6 +555,7 @@ class ImageJob:
     init_file: Path | None = None
     bit_depth: int = 8
     overwrite: bool = False  # replace an existing output file
+    given: frozenset[str] = frozenset()  # the options the user typed
 
 
 def resolve_image(
@@ -567,4 +597,4 @@ def resolve_image(
     )
     return ImageJob(content=content, styles=styles, output=output, settings=settings,
                     masks=masks, init_file=init_file, bit_depth=bit_depth,
-                    overwrite=bool(given.get("overwrite", False)))
+                    overwrite=bool(given.get("overwrite", False)), given=frozenset(given))

@@ -52,11 +52,11 @@ def image(ctx: typer.Context, **values: Any) -> None:
         job = resolve_image(values["content"], tuple(values["style"]), values["output"],
                             given=o.given(ctx, values, exclude=("content", "style", "output")))
         inputs = check_still(job)  # every check before any work; the inputs, read once
-        for message in inputs.notes:
-            note(message)
         device = resolve_device(values["device"])
         check_compile(job.settings.engine.compile, str(device))
         net = network_for(job.settings.engine, weights=values["weights"], device=device)
+        for message in inputs.notes:  # a refused image says only why
+            note(message)
         started = time.monotonic()
         with iteration_bar(job.settings.engine.optimizer.iterations, values["quiet"],
                            job.content.name) as callback:
