@@ -246,6 +246,35 @@ def test_out_of_memory_mid_render_keeps_finished_frames_and_says_what_helps(
     assert len(list(tmp_path.glob("o_*.png"))) == 3
 
 
+@pytest.mark.parametrize("independent", [False, True])
+def test_compile_leaves_the_first_frames_coarse_scales_eager_through_render(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, independent: bool
+) -> None:
+    """Only a render's first frame runs its smaller scales, once: compiling them would cost
+    more than it saves. With --independent every frame runs them, and they compile."""
+    from videostyle import optimize
+
+    built: set[tuple[tuple[int, int], str]] = set()
+    init = optimize.Objective.__init__
+
+    def record(self: Objective, network: LossNetwork, *, content: torch.Tensor,
+               settings: EngineSettings, **kwargs: Any) -> None:
+        built.add(((content.shape[-1], content.shape[-2]), settings.compile))
+        init(self, network, content=content, settings=settings, **kwargs)
+
+    monkeypatch.setattr(optimize.Objective, "__init__", record)
+    monkeypatch.setattr(optimize, "compiled", lambda fn, mode: fn)  # record, not compile
+    extra = ("--independent",) if independent else ()
+    _, engine, records = _render(cli, tmp_path / "r", _sequence(tmp_path / "src", (96, 72)),
+                                 _style(tmp_path / "s.png"), "--compile", "default",
+                                 "--start-size", "48", *extra)
+    assert engine["compile"] == "default"
+    assert [r["scales"][0][:2] for r in records] == [[48, 36]] * (3 if independent else 1) \
+        + [[96, 72]] * (0 if independent else 2)
+    coarse = "default" if independent else "off"
+    assert built == {((48, 36), coarse), ((68, 51), coarse), ((96, 72), "default")}
+
+
 def test_compile_runs_the_render_through_one_graph_per_set_of_terms(
     cli: Cli, tmp_path: Path
 ) -> None:

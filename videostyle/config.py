@@ -125,7 +125,8 @@ class EngineSettings:
     precision: Literal["auto", "float32", "bf16"] = "auto"
     #: the objective's forward and backward through ``torch.compile``: ``off`` (eager) or
     #: one of its modes (``reduce-overhead`` replays them as CUDA graphs on a GPU); each
-    #: frame size and set of terms compiles once, at its first evaluation
+    #: frame size and set of terms compiles once, at its first evaluation (a render's first
+    #: frame runs its smaller coarse-to-fine scales eager: no later frame reuses them)
     compile: CompileMode = "off"
     weights: LossWeights = field(default_factory=LossWeights)
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)

@@ -166,7 +166,7 @@ def single_pass_job(ctx: RenderContext, frame: int) -> FrameJob:
         init = first_init(ctx, frame, content, seed)
         last, coarse = ctx.scales(frame, iterations)
         return dataclasses.replace(job, init=init, styles=styles, iterations=last,
-                                   coarse=coarse)
+                                   coarse=coarse, compile_coarse=s.independent)
     temporal_on = s.temporal_weight > 0
     warped = _warped_earlier(ctx, frame, weights=temporal_on,
                              extra=(1,) if s.init == "prev-warped" else ())

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .config import EngineSettings
+from .config import CompileMode, EngineSettings
 from .errors import Interrupted
 from .networks import LossNetwork
 from .optimize import (
@@ -45,8 +45,11 @@ class FrameJob:
     ``temporal_weight`` their weight (0 without terms); ``iterations``: the optimiser's
     budget at the frame's size (0: the content passes through unchanged); ``coarse``: the
     smaller scales of a coarse-to-fine start, coarsest first, each with its own style
-    targets and iterations (empty: one scale; see :mod:`videostyle.scales`); ``label``:
-    names the frame in messages (``frame 12``, ``pass 3, frame 12``).
+    targets and iterations (empty: one scale; see :mod:`videostyle.scales`);
+    ``compile_coarse``: False runs the smaller scales eager whatever ``--compile`` says (a
+    render's first frame is the only one that runs them, once: their graphs would cost
+    more to compile than they save); ``label``: names the frame in messages (``frame 12``,
+    ``pass 3, frame 12``).
     """
 
     frame: int
@@ -57,6 +60,7 @@ class FrameJob:
     temporal: Sequence[TemporalTerm] = ()
     temporal_weight: float = 0.0
     coarse: Sequence[CoarseScale] = ()
+    compile_coarse: bool = True
     label: str = ""
 
 
@@ -131,9 +135,11 @@ class OptimizingStylizer:
         init = job.init
         scales: list[tuple[int, int, int]] = []
         work = 0.0
+        coarse_compile: CompileMode = self.engine.compile if job.compile_coarse else "off"
         for scale in job.coarse:  # coarse-to-fine: each scale starts the next
             result = self._optimize(job, scale.iterations, resize_to(job.content, scale.size),
-                                    scale.styles, resize_to(init, scale.size))
+                                    scale.styles, resize_to(init, scale.size),
+                                    compile_mode=coarse_compile)
             init = _with_detail(resize_to(result.image, full), job.content, scale.size)
             scales.append((*scale.size, result.iterations))
             work += result.evaluations * scale.size[0] * scale.size[1] / (full[0] * full[1])
@@ -154,9 +160,11 @@ class OptimizingStylizer:
         styles: Sequence[StyleTarget],
         init: torch.Tensor,
         temporal: Sequence[TemporalTerm] = (),
+        compile_mode: CompileMode | None = None,
     ) -> OptimizeResult:
         engine = dataclasses.replace(
             self.engine,
+            compile=self.engine.compile if compile_mode is None else compile_mode,
             weights=dataclasses.replace(
                 self.engine.weights, temporal=job.temporal_weight if temporal else 0.0
             ),
