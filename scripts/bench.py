@@ -361,11 +361,12 @@ def solver_step_seconds(device: torch.device, size: tuple[int, int], steps: int,
 
 def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
                   net: LossNetwork, device: torch.device, precision: str,
-                  keep: Path | None = None) -> dict[str, float]:
-    """``n`` frames through the pipeline with the standard preset at ``size``: wall time
-    and the share of it the optimiser was not running (decode, flow, I/O, encode). With
-    ``keep``, the first and the last finished frame are saved there as 8-bit PNGs, to be
-    looked at."""
+                  keep: Path | None = None, compile_mode: str | None = None) -> dict[str, Any]:
+    """``n`` frames through the pipeline with the standard preset at ``size``: wall time,
+    each frame's seconds and the share of the wall time the optimiser was not running
+    (decode, flow, I/O, encode). ``compile_mode``: the render's ``--compile`` (None: eager);
+    its frames' seconds show when compiling pays. With ``keep``, the first and the last
+    finished frame are saved there as 8-bit PNGs, to be looked at."""
     busy: list[float] = []
 
     def on_frame(p: FrameProgress) -> None:
@@ -377,6 +378,8 @@ def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
     with tempfile.TemporaryDirectory() as tmp:
         given = {"frames": f"{info.first}:{info.first + n - 1}", "size": max(size),
                  "precision": precision}
+        if compile_mode is not None:
+            given["compile"] = compile_mode
         settings = resolve_render(info.path, (style,), Path(tmp) / name, given=given).settings
         renderer = Renderer(settings, network=net, device=device, on_frame=on_frame)
         _, wall = timed(device, renderer.run)
@@ -387,7 +390,8 @@ def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
                 image = read_image(path)
                 height, width = image.shape[:2]
                 write_image(keep / f"render_{width}x{height}_{path.name}", image)
-    return {"render_frames": n, "render_seconds": wall,
+    return {"render_frames": n, "render_seconds": wall, "render_frame_seconds": busy,
+            "render_compile": compile_mode or "off",
             "render_idle_share": max(0.0, 1.0 - sum(busy) / wall)}
 
 
@@ -429,7 +433,9 @@ def parse_args() -> argparse.Namespace:
                         help="also time --speed-iterations iterations with the objective "
                         "through torch.compile in this mode (reduce-overhead: CUDA graphs)")
     parser.add_argument("--render", type=int, default=0, metavar="N",
-                        help="also render N frames through the pipeline")
+                        help="also render N frames through the pipeline (with --compile, "
+                        "the render compiles in that mode: its frames' seconds show when "
+                        "compiling pays)")
     parser.add_argument("--keep-frames", type=Path, default=None, metavar="DIR",
                         help="with --render: save its first and last frame in DIR (8-bit PNG)")
     parser.add_argument("--memory-fraction", type=float, default=None,
@@ -503,7 +509,7 @@ def measure_device(args: argparse.Namespace, device: torch.device, out: dict[str
     if args.render:
         step(f"rendering {args.render} frames ...")
         out.update(render_frames(info, args.style, args.render, args.size, net, device,
-                                 args.precision, args.keep_frames))
+                                 args.precision, args.keep_frames, args.compile))
 
 
 def measure_frames(args: argparse.Namespace, bench: Bench, frames: list[np.ndarray],

@@ -53,6 +53,7 @@ bench 180 --size 3840x2160 --skip-reference --memory-fraction 0.56
 step 180 "$python" -m pytest -q -p no:cacheprovider tests/test_plate.py tests/test_lbfgs.py \
     tests/test_optimize.py -k "autocast or bf16_pairs or compiled_objective" >&2
 # Measured in the first run, measured again: 512x288 with CUDA graphs and our L-BFGS against
-# torch's; 1080p with the reference, the solver and CUDA graphs.
+# torch's, and a render of 6 frames compiled (the first run's was eager); 1080p with the
+# reference, the solver and CUDA graphs.
 bench 120 --size 512x288 --compile reduce-overhead --lbfgs 50 --render 6 ${keep[@]+"${keep[@]}"}
 bench 150 --size 1920x1080 --compile reduce-overhead --solver 30

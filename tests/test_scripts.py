@@ -210,6 +210,7 @@ def test_bench_renders_an_image_sequence_to_png_frames(tmp_path: Path) -> None:
     assert image.dtype == np.uint8 and image.shape == (27, 48, 3)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["render_frames"] == 3 and figures["render_seconds"] > 0
+    assert len(figures["render_frame_seconds"]) == 3 and figures["render_compile"] == "off"
     assert 0 <= figures["render_idle_share"] < 1
     assert figures["seconds_per_iteration"] > 0
     assert not {"default_seconds", "seconds_later_frame", "reference_loss"} & set(figures)
