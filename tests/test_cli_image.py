@@ -175,8 +175,8 @@ BAD_INPUTS = {
     ),
     "start size with no coarser scale": (
         ["{content}", "-s", "{style}", "--start-size", "20"], 2,
-        "--start-size 20 has no effect at an output size of 32x24: coarse-to-fine needs a scale "
-        "at least 10 % smaller with both sides 32 px or more; give 0 for one scale",
+        "--start-size 20 has no effect at an output size of 32x24: no smaller scale has both "
+        "sides of 32 px or more; give 0 for one scale",
     ),
     "no style": (["{content}"], 2, "--style"),
     "bad output suffix": (["{content}", "-s", "{style}", "-o", "{tmp}/out.bmp"], 2, "out.bmp"),

@@ -434,7 +434,7 @@ def test_preview_checks_every_variant_before_the_first_renders(
     """A variant that cannot render is refused before any variant is rendered."""
     source = png_sequence(tmp_path / "src", n=1)
     code, _, err = cli("preview", source, "-s", style, "--frame", "1001", "--size", "24",
-                       "--iterations", "1", "--vary", "start_size=8,24", "-o",
+                       "--iterations", "1", "--vary", "start_size=0,24", "-o",
                        tmp_path / "s.png")
     assert code == 2, err
     assert "--start-size 24 has no effect at an output size of 24" in \

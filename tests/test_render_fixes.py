@@ -561,23 +561,28 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     [
         # the preset's size (standard: the source's, 48 px) or the draft preset's 192 px
         # capped at the source's: the size a typed --start-size is checked against
-        (("--start-size", "48"), "--start-size 48 has no effect at an output size of 48: "
-         "coarse-to-fine starts below it; give a smaller value, or 0 for one scale"),
+        (("--start-size", "48"), "--start-size 48 has no effect at an output size of 48x36: "
+         "no smaller scale has both sides of 32 px or more; give 0 for one scale"),
         (("--quality", "draft", "--start-size", "64"),
-         "--start-size 64 has no effect at an output size of 48:"),
+         "--start-size 64 has no effect at an output size of 48x36:"),
         (("--size", "40", "--start-size", "40"),
-         "--start-size 40 has no effect at an output size of 40:"),
+         "--start-size 40 has no effect at an output size of 40x30:"),
         # below the size, yet no coarser scale has both sides of 32 px or more at 48x36
         (("--start-size", "33"), "--start-size 33 has no effect at an output size of 48x36: "
-         "coarse-to-fine needs a scale at least 10 % smaller with both sides 32 px or more; "
-         "give 0 for one scale"),
+         "no smaller scale has both sides of 32 px or more; give 0 for one scale"),
+        # the source's size, doubled: a scale below it fits, but only from 67 px down
+        (("--size", "96", "--start-size", "68"), "--start-size 68 has no effect at an output "
+         "size of 96x72: coarse-to-fine needs a start size of at most the output's longer "
+         "side ÷ 1.41; give 67 or less, or 0 for one scale"),
+        (("--iterations", "0", "--start-size", "16"),
+         "--start-size has no effect with --iterations 0 (nothing is optimised)"),
         (("--quality", "draft", "--start-size", "32"),
          "--start-size 32 has no effect at an output size of 48x36:"),
         (("--frames", "3:9"), "outside the source's frames 1..6"),
         (("--style-mask", "missing.png"), "missing.png does not exist"),
         # a chunked render's driver checks as a plain render does, and its chunks
         (("--chunks", "2", "--chunk-overlap", "1", "--start-size", "48"),
-         "--start-size 48 has no effect at an output size of 48:"),
+         "--start-size 48 has no effect at an output size of 48x36:"),
         (("--chunks", "2", "--chunk-overlap", "1", "--frames", "3:9"),
          "outside the source's frames 1..6"),
         (("--chunks", "4", "--chunk-overlap", "2"), "give fewer --chunks or a smaller "

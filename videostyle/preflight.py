@@ -203,16 +203,19 @@ def check_frame_size(what: str, size: tuple[int, int], *, painted: bool) -> None
 def check_source(
     s: RenderSettings, info: SourceInfo, size: tuple[int, int], frames: list[int]
 ) -> list[str]:
-    """The source's frames and the render size within limits (a given start size below the
-    render's, wherever that size came from); masks and flow files of the source's shape.
-    Returns the notes on what reading the source changes (alpha dropped, gray made RGB, a
-    variable rate made even)."""
+    """The source's frames and the render size within limits (a given start size plans a
+    coarser scale at the render's size, wherever that size came from); masks and flow files
+    of the source's shape. Returns the notes on what reading the source changes (alpha
+    dropped, gray made RGB, a variable rate made even) and on a default start size that
+    plans no coarser scale there."""
     check_frame_size(f"the source {Path(info.path).name}", (info.width, info.height),
                      painted=False)
     check_frame_size("the render", size, painted=True)
     source = (info.width, info.height)
     start = s.image.start_size if s.passes == 1 else None  # multi-pass: dropped, noted
-    notes = list(info.notes) + check_start_size(s.given, start, size, s.image.scale_ratio)
+    coarse = max(s.iterations) if s.independent else s.iterations[0]  # frames that run it
+    notes = list(info.notes) + check_start_size(s.given, start, size, s.image.scale_ratio,
+                                                iterations=coarse)
     for index, spec in enumerate(s.style_masks):
         shapes = [style_mask(s, index, f).shape[1::-1] for f in (frames[0], frames[-1])]
         notes += mask_notes(spec, shapes, source)
@@ -276,7 +279,8 @@ def check_still(job: ImageJob) -> StillInputs:
     size = fit_size(*shape, job.settings.size)
     check_frame_size("the output", size, painted=True)
     start_notes = check_start_size(job.given, job.settings.start_size, size,
-                                   job.settings.scale_ratio)
+                                   job.settings.scale_ratio,
+                                   iterations=job.settings.engine.optimizer.iterations)
     styles, notes = read_styles(job)
     notes = conversion_notes(f"the content image {job.content.name}",
                              *channel_layout(job.content)) + notes + start_notes

@@ -415,7 +415,6 @@ def _image_settings(
         seed=int(given.get("seed", EngineSettings.seed)),
     )
     start_size = int(given.get("start_size", ImageSettings.start_size or 0))
-    check_start_size(given, start_size, size)
     return ImageSettings(
         size=size,
         start_size=start_size or None,
@@ -428,40 +427,38 @@ def _image_settings(
 
 
 def check_start_size(
-    given: Collection[str], start_size: int | None, size: int | tuple[int, int] | None,
-    ratio: float = SCALE_RATIO,
+    given: Collection[str], start_size: int | None, size: tuple[int, int],
+    ratio: float = SCALE_RATIO, *, iterations: int | None = None,
 ) -> list[str]:
-    """Refuse a given ``start_size`` that gives no coarser scale at ``size``, the output's
-    longest side or its ``(w, h)`` (None: not known yet; a render's is known once its source
-    is probed, before any work). The default's value is kept (it plans one scale) and
-    returned as a note instead."""
-    if not start_size or size is None:
+    """Refuse a given ``start_size`` that plans no coarser scale at the output's
+    ``size`` ``(w, h)``, known once a render's source is probed or a still is read, before
+    any work; or one given with no ``iterations`` to spread. Where the default's value
+    plans no coarser scale it is kept (one scale runs, as with 0) and returned as a note."""
+    typed = "start_size" in given
+    if not start_size:
         return []
-    longest = size if isinstance(size, int) else max(size)
-    shape = None if isinstance(size, int) else size
-    if start_size < longest and (shape is None or len(scale_sizes(shape, start_size, ratio)) > 1):
+    if iterations == 0:
+        if typed:
+            raise InputError(f"{opt('start_size')} has no effect with {opt('iterations')} 0 "
+                             f"(nothing is optimised); leave it out")
         return []
-    if "start_size" not in given:
+    if len(scale_sizes(size, start_size, ratio)) > 1:
+        return []
+    if not typed:
         return [f"not used at {_size_text(size)}: the default {opt('start_size')} {start_size} "
                 f"(no coarser scale fits; one scale)"]
-    if shape is None or start_size >= longest:
-        raise InputError(
-            f"{opt('start_size')} {start_size} has no effect at an output size of {longest}: "
-            f"coarse-to-fine starts below it; give a smaller value, or 0 for one scale"
-        )
-    largest = math.floor(longest / ratio)
-    fix = "give 0 for one scale"
-    if len(scale_sizes(shape, largest, ratio)) > 1:
-        fix = f"give {largest} or less, or 0 for one scale"
-    raise InputError(
-        f"{opt('start_size')} {start_size} has no effect at an output size of {_size_text(shape)}"
-        f": coarse-to-fine needs a scale at least 10 % smaller with both sides {MIN_SIDE} px "
-        f"or more; {fix}"
-    )
+    largest = math.floor(max(size) / ratio / 0.999)  # as scale_sizes rounds
+    if len(scale_sizes(size, largest, ratio)) > 1:
+        why = (f"coarse-to-fine needs a start size of at most the output's longer side "
+               f"÷ {ratio:.3g}; give {largest} or less, or 0 for one scale")
+    else:
+        why = f"no smaller scale has both sides of {MIN_SIDE} px or more; give 0 for one scale"
+    raise InputError(f"{opt('start_size')} {start_size} has no effect at an output size of "
+                     f"{_size_text(size)}: {why}")
 
 
-def _size_text(size: int | tuple[int, int]) -> str:
-    return str(size) if isinstance(size, int) else f"{size[0]}x{size[1]}"
+def _size_text(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
 
 
 def _build(
