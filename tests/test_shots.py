@@ -172,6 +172,10 @@ def with_shot2(extra: str) -> str:
     ('source = "missing.mp4"', "shot 2 (b.mp4): input "),
     ('output = "out/a.mp4"', "shot 1 (a.mp4) and shot 2 (a.mp4) share the run folder"),
     ('device = "cuda:9"', "shot 2 (b.mp4): --device cuda:9"),
+    # found by probing shot 2's source, before shot 1 starts
+    ("start_size = 30", "shot 2 (b.mp4): --start-size 30 has no effect at an output size of "
+     "40x32"),
+    ('frames = "2:9"', "shot 2 (b.mp4): --frames 2:9 is outside the source's frames 1..3"),
 ])
 def test_a_bad_shot_is_refused_before_any_shot_starts(
     cli: Cli, scene: Path, captured: list[Any], extra: str, message: str

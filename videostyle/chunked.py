@@ -193,9 +193,8 @@ def render_chunked(
     def run_chunks(plans: list[Planned]) -> None:
         progress = _Progress(index, sum(_length(p) for p in plans), on_event)
         if farm is None:
-            for k, chunk in enumerate(plans):
-                render_shot(chunk, k, on_event=progress, should_stop=should_stop,
-                            on_note=on_note)
+            for k, chunk in enumerate(plans):  # the shot's notes are the driver's to give
+                render_shot(chunk, k, on_event=progress, should_stop=should_stop)
             return
         from .farm import run_farm
 

@@ -239,21 +239,31 @@ class Planned:
 
 
 def plan(shots: list[Shot], *, check: bool = True) -> list[Planned]:
-    """Every shot's settings, with ``check`` checked before any shot starts (naming the
-    shot): inputs present, output writable."""
-    from .preflight import check_settings
-
+    """Every shot's settings, with ``check`` every check of a render that needs no device
+    before any shot starts (naming the shot): inputs present and readable, the source's
+    frames and sizes, output writable, enough frames for the chunks. The notes are the
+    settings' and, with ``check``, those the checks give."""
     planned = []
     for shot in shots:
         resolved = shot.resolve()
+        notes = resolved.notes
         try:
             if check:
-                check_settings(resolved.settings)
-                if resolved.settings.chunks > 1:  # enough frames for the chunks
-                    from .chunked import shot_ranges
-
-                    shot_ranges(resolved.settings)
+                notes += tuple(_checked_notes(resolved.settings))
         except VideostyleError as exc:
             raise type(exc)(f"{shot.label}: {exc.args[0]}") from None
-        planned.append(Planned(shot, resolved.settings, resolved.notes))
+        planned.append(Planned(shot, resolved.settings, notes))
     return planned
+
+
+def _checked_notes(s: RenderSettings) -> list[str]:
+    """A shot's checks before any work (the device's memory and compiler are checked where
+    it renders); the notes they give."""
+    import torch
+
+    from .chunked import check_chunked
+    from .pipeline import check_render
+
+    if s.chunks > 1:
+        return check_chunked(s).notes
+    return check_render(s, torch.device("cpu"), computes=False).notes
