@@ -110,10 +110,10 @@ class ChunkedRenderer(Renderer):
         info, frames, size, run = checked.info, checked.frames, checked.size, checked.run
         ranges = shot_ranges(self.s, frames)
         self.warnings += checked.warnings
-        for note in checked.notes:
+        self._open(run, info, frames, size)  # the lock, and a mismatched resume refused
+        for note in checked.notes:  # a refused render says only why
             if self.on_note is not None:
                 self.on_note(note)
-        self._open(run, info, frames, size)  # the lock, and a mismatched resume refused
         todo = [f for f in frames if not run.is_done(f)]
         needed = sorted({k for f in todo for k in weights(f, ranges, self.s.chunk_overlap)})
         if needed:

@@ -331,10 +331,10 @@ class Renderer:
         info, frames, size, run, styles = (checked.info, checked.frames, checked.size,
                                            checked.run, checked.styles)
         self.warnings += checked.warnings
-        for note in checked.notes:
+        self._open(run, info, frames, size)  # 2. the run folder (refuses a mismatched resume)
+        for note in checked.notes:  # a refused render says only why
             if self.on_note is not None:
                 self.on_note(note)
-        self._open(run, info, frames, size)  # 2. the run folder (refuses a mismatched resume)
         self._decode(info, run, frames, size)  # 3. source frames at the render size
         targets = prepare_styles(  # 4. style Gram matrices, once (per style with masks)
             self.network, styles, content_size=size, settings=self.s.image,

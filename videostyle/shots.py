@@ -242,28 +242,28 @@ def plan(shots: list[Shot], *, check: bool = True) -> list[Planned]:
     """Every shot's settings, with ``check`` every check of a render that needs no device
     before any shot starts (naming the shot): inputs present and readable, the source's
     frames and sizes, output writable, enough frames for the chunks. The notes are the
-    settings' and, with ``check``, those the checks give."""
+    settings'; those the checks give come from each shot's render."""
     planned = []
     for shot in shots:
         resolved = shot.resolve()
-        notes = resolved.notes
         try:
             if check:
-                notes += tuple(_checked_notes(resolved.settings))
+                _check(resolved.settings)
         except VideostyleError as exc:
             raise type(exc)(f"{shot.label}: {exc.args[0]}") from None
-        planned.append(Planned(shot, resolved.settings, notes))
+        planned.append(Planned(shot, resolved.settings, resolved.notes))
     return planned
 
 
-def _checked_notes(s: RenderSettings) -> list[str]:
+def _check(s: RenderSettings) -> None:
     """A shot's checks before any work (the device's memory and compiler are checked where
-    it renders); the notes they give."""
+    it renders)."""
     import torch
 
     from .chunked import check_chunked
     from .pipeline import check_render
 
     if s.chunks > 1:
-        return check_chunked(s).notes
-    return check_render(s, torch.device("cpu"), computes=False).notes
+        check_chunked(s)
+    else:
+        check_render(s, torch.device("cpu"), computes=False)

@@ -100,8 +100,9 @@ def render_shots(ctx: typer.Context, values: dict[str, Any], *, shot_file: Path 
         stop.install()
         with shot_bars([p.shot.label for p in plans], values["quiet"]) as on_event:
             try:
-                if farm is None:  # the shots' notes are given above, from their checks
-                    outcomes = run_in_order(plans, on_event=on_event, should_stop=stop)
+                if farm is None:
+                    outcomes = run_in_order(plans, on_event=on_event, should_stop=stop,
+                                            on_note=note)
                 else:
                     from ..chunked import run_on_farm
 
