@@ -275,6 +275,33 @@ def test_compile_leaves_the_first_frames_coarse_scales_eager_through_render(
     assert built == {((48, 36), coarse), ((68, 51), coarse), ((96, 72), "default")}
 
 
+def test_compile_leaves_a_stills_coarse_scales_eager_through_image(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A still runs each smaller scale once, as a render's first frame does: only the
+    output size compiles."""
+    from videostyle import optimize
+
+    built: list[tuple[tuple[int, int], str]] = []
+    init = optimize.Objective.__init__
+
+    def record(self: Objective, network: LossNetwork, *, content: torch.Tensor,
+               settings: EngineSettings, **kwargs: Any) -> None:
+        built.append(((content.shape[-1], content.shape[-2]), settings.compile))
+        init(self, network, content=content, settings=settings, **kwargs)
+
+    monkeypatch.setattr(optimize.Objective, "__init__", record)
+    monkeypatch.setattr(optimize, "compiled", lambda fn, mode: fn)  # record, not compile
+    content = _sequence(tmp_path / "src", (96, 72), n=1).parent / "f_0001.png"
+    out = tmp_path / "out.png"
+    code, _, err = cli("image", content, "-s", _style(tmp_path / "s.png"), "-o", out,
+                       "--size", "96", "--start-size", "48", "--iterations", "6",
+                       "--compile", "default", "-q")
+    assert code == 0, err
+    assert cv2.imread(str(out)).shape == (72, 96, 3)
+    assert sorted(set(built)) == [((48, 36), "off"), ((68, 51), "off"), ((96, 72), "default")]
+
+
 def test_compile_runs_the_render_through_one_graph_per_set_of_terms(
     cli: Cli, tmp_path: Path
 ) -> None:

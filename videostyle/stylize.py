@@ -217,6 +217,7 @@ def stylize_image(
         iterations=scales[-1].iterations, temporal=temporal,
         temporal_weight=settings.engine.weights.temporal,
         coarse=[CoarseScale(s.size, targets_at(s.size), s.iterations) for s in scales[:-1]],
+        compile_coarse=False,  # each smaller scale runs once: a graph would not pay for itself
         label="the image",
     )
     stylizer = OptimizingStylizer(network, settings.engine, on_iteration=callback,

@@ -47,8 +47,8 @@ class FrameJob:
     smaller scales of a coarse-to-fine start, coarsest first, each with its own style
     targets and iterations (empty: one scale; see :mod:`videostyle.scales`);
     ``compile_coarse``: False runs the smaller scales eager whatever ``--compile`` says (a
-    render's first frame is the only one that runs them, once: their graphs would cost
-    more to compile than they save); ``label``: names the frame in messages (``frame 12``,
+    render's first frame and a still run them once: their graphs would cost more to
+    compile than they save); ``label``: names the frame in messages (``frame 12``,
     ``pass 3, frame 12``).
     """
 

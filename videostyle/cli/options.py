@@ -161,9 +161,9 @@ PRECISION = Opt("precision", Precision, Precision(_ENGINE.precision), "The loss 
 COMPILE = Opt("compile", Compile, Compile(_ENGINE.compile), "The objective's forward and "
               "backward through torch.compile: off (eager), default, reduce-overhead (CUDA "
               "graphs on a GPU) or max-autotune. Each frame size compiles at its first "
-              "iteration (tens of seconds); a render's first frame runs its smaller "
-              "coarse-to-fine scales eager (compiled with --independent, where every frame "
-              "runs them); on a CPU it measured slower than eager.")
+              "iteration (tens of seconds); a still and a render's first frame run their "
+              "smaller coarse-to-fine scales eager (compiled with --independent, where every "
+              "frame runs them); on a CPU it measured slower than eager.")
 LBFGS_HISTORY = Opt("lbfgs_history", int, _OPT.lbfgs_history, "Gradient pairs L-BFGS keeps "
                     "(memory: 24 bytes per pixel per pair).", extra={"min": 1})
 LBFGS_PRECISION = Opt("lbfgs_precision", LbfgsPrecision, LbfgsPrecision(_OPT.lbfgs_precision),
