@@ -100,6 +100,9 @@ def test_a_batch_on_two_workers_equals_the_shots_rendered_alone(
     lines = out.splitlines()
     assert sum(line.startswith("shot 2 (s1_%04d.png): frame ") for line in lines) == 3
     assert any(line.endswith("all shots 8/8 frames") for line in lines)
+    # each shot's notes from its plan, once and named, though its render runs on a worker
+    for k, size in enumerate(("32x26", "32x21", "32x18")):
+        assert err.count(f"s{k}_%04d.png): not used at {size}: the default --start-size") == 1
 
 
 def test_a_worker_killed_during_a_frame_is_retried_and_the_frames_are_unchanged(

@@ -381,6 +381,8 @@ def test_preview_sheet_variants_and_their_render_commands(
                          "--vary", "style_weight=0.01,1000", "--vary", "style-scale=0.5,1,2",
                          "--tv-weight", "0", "--chroma-weight", "0", *look)
     assert code == 0, err
+    # a note every variant gives, once (it was given six times)
+    assert err.count("note: not used at 24x16: the default --start-size 128") == 1, err
     folder = tmp_path / "look.preview"
     images = sorted(folder.glob("*.1002.png"))
     assert len(images) == 6 and len(list(folder.glob("*.videostyle"))) == 6
@@ -414,6 +416,16 @@ def test_preview_sheet_variants_and_their_render_commands(
     assert code == 0, err
     full = cv2.imread(str(tmp_path / "full.1002.png"))[..., ::-1]
     assert np.array_equal(full, tiles[images.index(folder / order[-1])])
+
+
+def test_preview_names_the_variants_of_a_note_not_all_of_them_give() -> None:
+    from videostyle.cli.preview import _notes
+    from videostyle.preview import Variant
+
+    variants = [Variant((("size", s), ("init", i))) for s in ("24", "48") for i in ("a", "b")]
+    notes = [("common", "small"), ("common", "small"), ("common",), ("common", "b only")]
+    assert _notes(variants, notes) == [
+        "common", "size=24 init=a; size=24 init=b: small", "size=48 init=b: b only"]
 
 
 def test_preview_refuses_a_setting_it_cannot_vary(cli: Cli, tmp_path: Path, style: Path) -> None:

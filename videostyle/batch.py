@@ -75,10 +75,10 @@ def render_shot(
     *,
     on_event: EventCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
-    on_note: Callable[[str], None] | None = None,
 ) -> ShotOutcome:
     """Render (or resume) one shot here; raises the package's errors. A chunked shot
-    (``chunks`` > 1) renders its chunks here one after another (:mod:`videostyle.chunked`)."""
+    (``chunks`` > 1) renders its chunks here one after another (:mod:`videostyle.chunked`).
+    Its notes are its plan's (:func:`~videostyle.shots.plan`): the render gives none."""
     from .networks import network_for, resolve_device
     from .pipeline import FrameProgress, Renderer, check_render
 
@@ -86,8 +86,7 @@ def render_shot(
     if s.chunks > 1:
         from .chunked import render_chunked
 
-        return render_chunked(planned, index, on_event=on_event, should_stop=should_stop,
-                              on_note=on_note)
+        return render_chunked(planned, index, on_event=on_event, should_stop=should_stop)
     device = resolve_device(planned.shot.device)
     checked = check_render(s, device)  # every check, before the network loads
     net = network_for(s.engine, weights=planned.shot.given.get("weights"), device=device)
@@ -99,7 +98,7 @@ def render_shot(
                                p.eta_seconds, pid))
 
     result = Renderer(s, network=net, device=device, on_frame=on_frame,
-                      should_stop=should_stop, on_note=on_note, checked=checked).run()
+                      should_stop=should_stop, checked=checked).run()
     return ShotOutcome.of(index, planned.shot.label, result)
 
 
@@ -108,7 +107,6 @@ def run_in_order(
     *,
     on_event: EventCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
-    on_note: Callable[[str], None] | None = None,
 ) -> list[ShotOutcome]:
     """Every shot here, one after another; a failed shot is recorded and the next one runs.
 
@@ -118,8 +116,7 @@ def run_in_order(
     outcomes = []
     for index, planned in enumerate(plans):
         try:
-            outcome = render_shot(planned, index, on_event=on_event, should_stop=should_stop,
-                                  on_note=on_note)
+            outcome = render_shot(planned, index, on_event=on_event, should_stop=should_stop)
         except Interrupted:
             raise
         except VideostyleError as exc:

@@ -97,11 +97,9 @@ class ChunkedRenderer(Renderer):
 
     def __init__(self, planned: Planned, *, network: object, device: torch.device,
                  run_chunks: RunChunks, should_stop: Callable[[], bool] | None = None,
-                 on_note: Callable[[str], None] | None = None,
                  checked: Checked | None = None) -> None:
         super().__init__(planned.settings, network=network,  # type: ignore[arg-type]
-                         device=device, should_stop=should_stop, on_note=on_note,
-                         checked=checked)
+                         device=device, should_stop=should_stop, checked=checked)
         self.planned, self.run_chunks = planned, run_chunks
 
     def _run(self) -> RenderResult:
@@ -111,9 +109,6 @@ class ChunkedRenderer(Renderer):
         ranges = shot_ranges(self.s, frames)
         self.warnings += checked.warnings
         self._open(run, info, frames, size)  # the lock, and a mismatched resume refused
-        for note in checked.notes:  # a refused render says only why
-            if self.on_note is not None:
-                self.on_note(note)
         todo = [f for f in frames if not run.is_done(f)]
         needed = sorted({k for f in todo for k in weights(f, ranges, self.s.chunk_overlap)})
         if needed:
@@ -179,7 +174,6 @@ def render_chunked(
     farm: object | None = None,
     on_event: EventCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
-    on_note: Callable[[str], None] | None = None,
 ) -> ShotOutcome:
     """Render (or resume) a chunked shot: its chunks on ``farm`` (a
     :class:`~videostyle.farm.FarmSettings`) or here one after another, then the stitch."""
@@ -193,7 +187,7 @@ def render_chunked(
     def run_chunks(plans: list[Planned]) -> None:
         progress = _Progress(index, sum(_length(p) for p in plans), on_event)
         if farm is None:
-            for k, chunk in enumerate(plans):  # the shot's notes are the driver's to give
+            for k, chunk in enumerate(plans):  # the shot's notes are its plan's (given)
                 render_shot(chunk, k, on_event=progress, should_stop=should_stop)
             return
         from .farm import run_farm
@@ -206,7 +200,7 @@ def render_chunked(
                 raise kind(f"{outcome.label}: {outcome.error}")
 
     result = ChunkedRenderer(planned, network=net, device=cpu, run_chunks=run_chunks,
-                             should_stop=should_stop, on_note=on_note, checked=checked).run()
+                             should_stop=should_stop, checked=checked).run()
     return ShotOutcome.of(index, planned.shot.label, result)
 
 

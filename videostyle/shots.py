@@ -231,7 +231,8 @@ def _kind_name(kind: Any) -> str:
 
 @dataclass(frozen=True)
 class Planned:
-    """A shot with its resolved settings and the notes on preset values dropped."""
+    """A shot with its resolved settings and its notes: preset values dropped, and (when
+    planned with the checks) what the checks adapted to the inputs."""
 
     shot: Shot
     settings: RenderSettings
@@ -242,28 +243,27 @@ def plan(shots: list[Shot], *, check: bool = True) -> list[Planned]:
     """Every shot's settings, with ``check`` every check of a render that needs no device
     before any shot starts (naming the shot): inputs present and readable, the source's
     frames and sizes, output writable, enough frames for the chunks. The notes are the
-    settings'; those the checks give come from each shot's render."""
+    settings' and the checks': every shot's are known before any starts, here or on a
+    farm, so a shot's render gives none."""
     planned = []
     for shot in shots:
         resolved = shot.resolve()
         try:
-            if check:
-                _check(resolved.settings)
+            notes = _check(resolved.settings) if check else ()
         except VideostyleError as exc:
             raise type(exc)(f"{shot.label}: {exc.args[0]}") from None
-        planned.append(Planned(shot, resolved.settings, resolved.notes))
+        planned.append(Planned(shot, resolved.settings, (*resolved.notes, *notes)))
     return planned
 
 
-def _check(s: RenderSettings) -> None:
-    """A shot's checks before any work (the device's memory and compiler are checked where
-    it renders)."""
+def _check(s: RenderSettings) -> tuple[str, ...]:
+    """A shot's checks before any work, and their notes (the device's memory and compiler
+    are checked where it renders)."""
     import torch
 
     from .chunked import check_chunked
     from .pipeline import check_render
 
     if s.chunks > 1:
-        check_chunked(s)
-    else:
-        check_render(s, torch.device("cpu"), computes=False)
+        return tuple(check_chunked(s).notes)
+    return tuple(check_render(s, torch.device("cpu"), computes=False).notes)

@@ -101,8 +101,7 @@ def render_shots(ctx: typer.Context, values: dict[str, Any], *, shot_file: Path 
         with shot_bars([p.shot.label for p in plans], values["quiet"]) as on_event:
             try:
                 if farm is None:
-                    outcomes = run_in_order(plans, on_event=on_event, should_stop=stop,
-                                            on_note=note)
+                    outcomes = run_in_order(plans, on_event=on_event, should_stop=stop)
                 else:
                     from ..chunked import run_on_farm
 

@@ -77,18 +77,19 @@ def preview(ctx: typer.Context, **values: Any) -> None:
         device = resolve_device(values["device"])
         resolved = [settings_of(request, variant) for variant in request.variants]
         checked = [check_render(settings, device) for settings, _ in resolved]  # all, first
+        for message in _notes(request.variants, [(*notes, *checks.notes) for (_, notes), checks
+                                                 in zip(resolved, checked, strict=True)]):
+            note(message)
         networks: dict[tuple[str, str, str, str], Any] = {}
         images = []
-        for index, (variant, (settings, notes), checks) in enumerate(
+        for index, (variant, (settings, _), checks) in enumerate(
                 zip(request.variants, resolved, checked, strict=True), start=1):
-            for message in notes:
-                note(message)
             e = settings.engine
             key = (e.network, e.pooling, e.padding, e.precision)
             if key not in networks:
                 networks[key] = network_for(e, weights=given.get("weights"), device=device)
             net = networks[key]
-            Renderer(settings, network=net, device=device, on_note=note, checked=checks).run()
+            Renderer(settings, network=net, device=device, checked=checks).run()
             images.append(Path(str(settings.output) % request.frame))
             if not quiet:
                 echo(f"variant {index}/{len(request.variants)} {variant.key}: {images[-1]}")
@@ -99,6 +100,17 @@ def preview(ctx: typer.Context, **values: Any) -> None:
         echo(f"  {render_command(request, variant, flags)}")
     echo(f"wrote {request.sheet} ({len(images)} variants; they and their run folders are in "
          f"{request.folder})")
+
+
+def _notes(variants: list[Any], notes: list[tuple[str, ...]]) -> list[str]:
+    """Each variant's notes once: a note every variant gives as it is, another named by
+    the variants that give it."""
+    seen: dict[str, list[str]] = {}
+    for variant, messages in zip(variants, notes, strict=True):
+        for message in messages:
+            seen.setdefault(message, []).append(" ".join(variant.labels))
+    return [message if len(names) == len(variants) else f"{'; '.join(names)}: {message}"
+            for message, names in seen.items()]
 
 
 def _name(source: Path) -> str:
