@@ -361,12 +361,15 @@ def solver_step_seconds(device: torch.device, size: tuple[int, int], steps: int,
 
 def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
                   net: LossNetwork, device: torch.device, precision: str,
-                  keep: Path | None = None, compile_mode: str | None = None) -> dict[str, Any]:
+                  keep: Path | None = None, compile_mode: str | None = None,
+                  iterations: str | None = None) -> dict[str, Any]:
     """``n`` frames through the pipeline with the standard preset at ``size``: wall time,
     each frame's seconds and the share of the wall time the optimiser was not running
     (decode, flow, I/O, encode). ``compile_mode``: the render's ``--compile`` (None: eager);
-    its frames' seconds show when compiling pays. With ``keep``, the first and the last
-    finished frame are saved there as 8-bit PNGs, to be looked at."""
+    its frames' seconds show when compiling pays. ``iterations``: the render's
+    ``--iterations`` (None: the preset's). With ``keep``, the first and the last finished
+    frame are saved there as 8-bit PNGs, named by their size and iterations, to be looked
+    at."""
     busy: list[float] = []
 
     def on_frame(p: FrameProgress) -> None:
@@ -380,7 +383,10 @@ def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
                  "precision": precision}
         if compile_mode is not None:
             given["compile"] = compile_mode
+        if iterations is not None:
+            given["iterations"] = iterations
         settings = resolve_render(info.path, (style,), Path(tmp) / name, given=given).settings
+        budget = "-".join(str(n) for n in settings.iterations)
         renderer = Renderer(settings, network=net, device=device, on_frame=on_frame)
         _, wall = timed(device, renderer.run)
         if keep is not None and renderer.run_folder is not None:
@@ -389,9 +395,9 @@ def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
             for path in {done[0], done[-1]}:
                 image = read_image(path)
                 height, width = image.shape[:2]
-                write_image(keep / f"render_{width}x{height}_{path.name}", image)
+                write_image(keep / f"render_{width}x{height}_{budget}_{path.name}", image)
     return {"render_frames": n, "render_seconds": wall, "render_frame_seconds": busy,
-            "render_compile": compile_mode or "off",
+            "render_compile": compile_mode or "off", "render_iterations": budget,
             "render_idle_share": max(0.0, 1.0 - sum(busy) / wall)}
 
 
@@ -414,8 +420,8 @@ def parse_args() -> argparse.Namespace:
                         "first and later frames (nor the reference)")
     parser.add_argument("--speed-iterations", type=int, default=20)
     parser.add_argument("--iterations", default=None, metavar="FIRST,LATER",
-                        help="budgets of the first and a later frame [default: the standard "
-                        "preset's]")
+                        help="budgets of the first and a later frame, and --render's "
+                        "[default: the standard preset's]")
     parser.add_argument("--reference-iterations", type=int, default=REFERENCE_ITERATIONS)
     parser.add_argument("--lbfgs", type=int, default=0, metavar="N",
                         help="also compare with torch.optim.LBFGS over N iterations")
@@ -509,7 +515,8 @@ def measure_device(args: argparse.Namespace, device: torch.device, out: dict[str
     if args.render:
         step(f"rendering {args.render} frames ...")
         out.update(render_frames(info, args.style, args.render, args.size, net, device,
-                                 args.precision, args.keep_frames, args.compile))
+                                 args.precision, args.keep_frames, args.compile,
+                                 args.iterations))
 
 
 def measure_frames(args: argparse.Namespace, bench: Bench, frames: list[np.ndarray],

@@ -188,7 +188,8 @@ def _bench_env() -> dict[str, str]:
 def test_bench_renders_an_image_sequence_to_png_frames(tmp_path: Path) -> None:
     """--source as an image sequence numbered from 1001: the render writes PNG frames (no
     ffmpeg), --skip-frames leaves out the first, later and reference frames, and
-    --keep-frames saves the render's first and last frame, 8-bit, at the render's size."""
+    --keep-frames saves the render's first and last frame, 8-bit, at the render's size, named
+    by the --iterations it rendered with."""
     import json
     import subprocess
 
@@ -201,16 +202,17 @@ def test_bench_renders_an_image_sequence_to_png_frames(tmp_path: Path) -> None:
     done = subprocess.run(
         _bench("--source", str(tmp_path / "plate.%04d.png"), "--size", "48x27",
                "--speed-iterations", "2", "--skip-frames", "--render", "3",
-               "--keep-frames", str(tmp_path / "kept")),
+               "--iterations", "3,1", "--keep-frames", str(tmp_path / "kept")),
         capture_output=True, text=True, env=_bench_env(), timeout=600, check=True,
     )
     kept = sorted(p.name for p in (tmp_path / "kept").iterdir())
-    assert kept == ["render_48x27_001001.png", "render_48x27_001003.png"]
+    assert kept == ["render_48x27_3-1_001001.png", "render_48x27_3-1_001003.png"]
     image = cv2.imread(str(tmp_path / "kept" / kept[1]), cv2.IMREAD_UNCHANGED)
     assert image.dtype == np.uint8 and image.shape == (27, 48, 3)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["render_frames"] == 3 and figures["render_seconds"] > 0
     assert len(figures["render_frame_seconds"]) == 3 and figures["render_compile"] == "off"
+    assert figures["render_iterations"] == "3-1"
     assert 0 <= figures["render_idle_share"] < 1
     assert figures["seconds_per_iteration"] > 0
     assert not {"default_seconds", "seconds_later_frame", "reference_loss"} & set(figures)
