@@ -246,12 +246,10 @@ def test_out_of_memory_mid_render_keeps_finished_frames_and_says_what_helps(
     assert len(list(tmp_path.glob("o_*.png"))) == 3
 
 
-@pytest.mark.parametrize("independent", [False, True])
-def test_compile_leaves_the_first_frames_coarse_scales_eager_through_render(
-    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, independent: bool
-) -> None:
-    """Only a render's first frame runs its smaller scales, once: compiling them would cost
-    more than it saves. With --independent every frame runs them, and they compile."""
+@pytest.fixture
+def objectives_built(monkeypatch: pytest.MonkeyPatch) -> set[tuple[tuple[int, int], str]]:
+    """Each objective's (width, height) and ``--compile`` mode, recorded as it is built;
+    nothing is compiled."""
     from videostyle import optimize
 
     built: set[tuple[tuple[int, int], str]] = set()
@@ -263,7 +261,16 @@ def test_compile_leaves_the_first_frames_coarse_scales_eager_through_render(
         init(self, network, content=content, settings=settings, **kwargs)
 
     monkeypatch.setattr(optimize.Objective, "__init__", record)
-    monkeypatch.setattr(optimize, "compiled", lambda fn, mode: fn)  # record, not compile
+    monkeypatch.setattr(optimize, "compiled", lambda fn, mode: fn)
+    return built
+
+
+@pytest.mark.parametrize("independent", [False, True])
+def test_compile_leaves_the_first_frames_coarse_scales_eager_through_render(
+    cli: Cli, tmp_path: Path, objectives_built: set[Any], independent: bool
+) -> None:
+    """Only a render's first frame runs its smaller scales, once: compiling them would cost
+    more than it saves. With --independent every frame runs them, and they compile."""
     extra = ("--independent",) if independent else ()
     _, engine, records = _render(cli, tmp_path / "r", _sequence(tmp_path / "src", (96, 72)),
                                  _style(tmp_path / "s.png"), "--compile", "default",
@@ -272,26 +279,14 @@ def test_compile_leaves_the_first_frames_coarse_scales_eager_through_render(
     assert [r["scales"][0][:2] for r in records] == [[48, 36]] * (3 if independent else 1) \
         + [[96, 72]] * (0 if independent else 2)
     coarse = "default" if independent else "off"
-    assert built == {((48, 36), coarse), ((68, 51), coarse), ((96, 72), "default")}
+    assert objectives_built == {((48, 36), coarse), ((68, 51), coarse), ((96, 72), "default")}
 
 
 def test_compile_leaves_a_stills_coarse_scales_eager_through_image(
-    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, objectives_built: set[Any]
 ) -> None:
     """A still runs each smaller scale once, as a render's first frame does: only the
     output size compiles."""
-    from videostyle import optimize
-
-    built: list[tuple[tuple[int, int], str]] = []
-    init = optimize.Objective.__init__
-
-    def record(self: Objective, network: LossNetwork, *, content: torch.Tensor,
-               settings: EngineSettings, **kwargs: Any) -> None:
-        built.append(((content.shape[-1], content.shape[-2]), settings.compile))
-        init(self, network, content=content, settings=settings, **kwargs)
-
-    monkeypatch.setattr(optimize.Objective, "__init__", record)
-    monkeypatch.setattr(optimize, "compiled", lambda fn, mode: fn)  # record, not compile
     content = _sequence(tmp_path / "src", (96, 72), n=1).parent / "f_0001.png"
     out = tmp_path / "out.png"
     code, _, err = cli("image", content, "-s", _style(tmp_path / "s.png"), "-o", out,
@@ -299,7 +294,7 @@ def test_compile_leaves_a_stills_coarse_scales_eager_through_image(
                        "--compile", "default", "-q")
     assert code == 0, err
     assert cv2.imread(str(out)).shape == (72, 96, 3)
-    assert sorted(set(built)) == [((48, 36), "off"), ((68, 51), "off"), ((96, 72), "default")]
+    assert objectives_built == {((48, 36), "off"), ((68, 51), "off"), ((96, 72), "default")}
 
 
 def test_compile_runs_the_render_through_one_graph_per_set_of_terms(
