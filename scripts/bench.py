@@ -386,7 +386,7 @@ def render_frames(info: SourceInfo, style: Path, n: int, size: tuple[int, int],
         if iterations is not None:
             given["iterations"] = iterations
         settings = resolve_render(info.path, (style,), Path(tmp) / name, given=given).settings
-        budget = "-".join(str(n) for n in settings.iterations)
+        budget = "-".join(str(k) for k in settings.iterations)
         renderer = Renderer(settings, network=net, device=device, on_frame=on_frame)
         _, wall = timed(device, renderer.run)
         if keep is not None and renderer.run_folder is not None:

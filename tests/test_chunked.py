@@ -95,7 +95,7 @@ def test_a_plain_render_never_resumes_a_stitched_folder_nor_the_other_way(
     base = ("render", source, "-s", style, *FAST)
     code, _, err = cli(*base, "-o", tmp_path / "a.mp4", *CHUNKED)
     assert code == 0, err
-    # the shot's notes once, from the render, not again from each chunk's
+    # the shot's notes once, from its plan, not again from each chunk's
     assert err.count("not used at 32x26: the default --start-size 128") == 1, err
     before = frames(tmp_path / "a.videostyle")
     code, _, err = cli(*base, "-o", tmp_path / "a.mp4")

@@ -423,9 +423,9 @@ def test_preview_names_the_variants_of_a_note_not_all_of_them_give() -> None:
     from videostyle.preview import Variant
 
     variants = [Variant((("size", s), ("init", i))) for s in ("24", "48") for i in ("a", "b")]
-    notes = [("common", "small"), ("common", "small"), ("common",), ("common", "b only")]
+    notes = [("common", "small"), ("common", "small"), ("common",), ("common", "b", "b")]
     assert _notes(variants, notes) == [
-        "common", "size=24 init=a; size=24 init=b: small", "size=48 init=b: b only"]
+        "common", "size=24 init=a; size=24 init=b: small", "size=48 init=b: b"]
 
 
 def test_preview_refuses_a_setting_it_cannot_vary(cli: Cli, tmp_path: Path, style: Path) -> None:

@@ -244,7 +244,8 @@ def plan(shots: list[Shot], *, check: bool = True) -> list[Planned]:
     before any shot starts (naming the shot): inputs present and readable, the source's
     frames and sizes, output writable, enough frames for the chunks. The notes are the
     settings' and the checks': every shot's are known before any starts, here or on a
-    farm, so a shot's render gives none."""
+    farm, so a shot's render gives none (without ``check``, as ``status`` plans, the
+    checks' notes are not known)."""
     planned = []
     for shot in shots:
         resolved = shot.resolve()

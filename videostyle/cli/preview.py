@@ -107,7 +107,7 @@ def _notes(variants: list[Any], notes: list[tuple[str, ...]]) -> list[str]:
     the variants that give it."""
     seen: dict[str, list[str]] = {}
     for variant, messages in zip(variants, notes, strict=True):
-        for message in messages:
+        for message in dict.fromkeys(messages):  # a note twice in a variant counts once
             seen.setdefault(message, []).append(" ".join(variant.labels))
     return [message if len(names) == len(variants) else f"{'; '.join(names)}: {message}"
             for message, names in seen.items()]
