@@ -53,7 +53,7 @@ bench 180 --size 3840x2160 --skip-reference --memory-fraction 0.56
 step 180 "$python" -m pytest -q -p no:cacheprovider tests/test_plate.py tests/test_lbfgs.py \
     tests/test_optimize.py -k "autocast or bf16_pairs or compiled_objective" >&2
 # 1080p with 40 later iterations and CUDA graphs: whether a later frame reaches the 1 s
-# target, and its frames to compare by eye with the standard's 150 above.
+# target, and its frames to compare by eye with the standard's 75 above.
 bench 150 --size 1920x1080 --skip-frames --iterations 400,40 --compile reduce-overhead \
     --render 4 ${keep[@]+"${keep[@]}"}
 # Measured in the first run, measured again: 512x288 with CUDA graphs and our L-BFGS against

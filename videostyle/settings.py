@@ -66,7 +66,7 @@ class RenderSettings:
     style_masks: tuple[str, ...] = ()
     fps: Fraction | None = None
     frames: tuple[int | None, int | None] = (None, None)
-    iterations: tuple[int, int] = (400, 75)
+    iterations: tuple[int, int] = PRESETS[DEFAULT_PRESET].iterations
     init: str = "prev-warped"
     independent: bool = False
     flow: str = flowmod.DEFAULT_ESTIMATOR
