@@ -78,7 +78,12 @@ def render_shot(
 ) -> ShotOutcome:
     """Render (or resume) one shot here; raises the package's errors. A chunked shot
     (``chunks`` > 1) renders its chunks here one after another (:mod:`videostyle.chunked`).
-    Its notes are its plan's (:func:`~videostyle.shots.plan`): the render gives none."""
+    Its notes are its plan's (:func:`~videostyle.shots.plan`): the render gives none.
+
+    The render checks its inputs again when it starts, although planning checked them: a
+    shot may start hours after the batch was planned, or on another machine of a farm.
+    Planning refuses a bad batch before any shot starts; this check finds what changed
+    since (a source replaced, a style deleted, an output folder removed)."""
     from .networks import network_for, resolve_device
     from .pipeline import FrameProgress, Renderer, check_render
 

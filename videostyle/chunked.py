@@ -79,13 +79,21 @@ def shot_ranges(s: RenderSettings, frames: list[int] | None = None) -> list[tupl
                          f"{opt('chunk_overlap')}") from None
 
 
-def check_chunked(s: RenderSettings) -> Checked:
+@dataclasses.dataclass(frozen=True)
+class CheckedChunks(Checked):
+    """A chunked render as its checks found it: a plain render's checks, and the chunks'
+    frame ranges ``(start, end)``, in order."""
+
+    ranges: list[tuple[int, int]]
+
+
+def check_chunked(s: RenderSettings) -> CheckedChunks:
     """A chunked render's checks before any work (:func:`~videostyle.pipeline.check_render`
     and its chunks): the driver computes no frame, so the memory and the compiler are
     checked by the chunks' own renders."""
     checked = check_render(s, torch.device("cpu"), computes=False)
-    shot_ranges(checked.settings, checked.frames)
-    return checked
+    fields = {f.name: getattr(checked, f.name) for f in dataclasses.fields(checked)}
+    return CheckedChunks(**fields, ranges=shot_ranges(checked.settings, checked.frames))
 
 
 class ChunkedRenderer(Renderer):
@@ -97,16 +105,17 @@ class ChunkedRenderer(Renderer):
 
     def __init__(self, planned: Planned, *, network: object, device: torch.device,
                  run_chunks: RunChunks, should_stop: Callable[[], bool] | None = None,
-                 checked: Checked | None = None) -> None:
+                 checked: CheckedChunks | None = None) -> None:
         super().__init__(planned.settings, network=network,  # type: ignore[arg-type]
                          device=device, should_stop=should_stop, checked=checked)
         self.planned, self.run_chunks = planned, run_chunks
+        self.checked: CheckedChunks | None = checked
 
     def _run(self) -> RenderResult:
         checked = self.checked or check_chunked(self.s)  # every check, before any work
         self.s, self.plan = checked.settings, checked.plan  # colour-managed as a plain one
         info, frames, size, run = checked.info, checked.frames, checked.size, checked.run
-        ranges = shot_ranges(self.s, frames)
+        ranges = checked.ranges
         self.warnings += checked.warnings
         self._open(run, info, frames, size)  # the lock, and a mismatched resume refused
         todo = [f for f in frames if not run.is_done(f)]
