@@ -204,6 +204,32 @@ def test_render_config_takes_exactly_one_shot(cli: Cli, scene: Path, captured: l
 # ---- batch and status ---------------------------------------------------------------------------
 
 
+def test_a_shot_checks_its_inputs_again_when_it_starts(
+    cli: Cli, scene: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning checked both shots; shot 2's source disappears while shot 1 renders: shot 2
+    is refused by its own checks when it starts, before its render is built."""
+    built: list[Path] = []
+
+    class RemovingRenderer:
+        def __init__(self, settings: Any, **kw: Any) -> None:
+            built.append(settings.output)
+            self.output = settings.output
+
+        def run(self) -> RenderResult:
+            for frame in (scene / "seq2").glob("*.png"):
+                frame.unlink()
+            return RenderResult(output=self.output, workdir=Path("w"), frames=3, computed=3,
+                                fps=Fraction(24), warnings=[])
+
+    monkeypatch.setattr(videostyle.networks, "load_network", lambda *a, **k: _Net())
+    monkeypatch.setattr(videostyle.pipeline, "Renderer", RemovingRenderer)
+    code, _, err = cli("batch", write(scene / "shots.toml", BASE))
+    assert code == 2, err
+    assert built == [scene / "out" / "a.mp4"]
+    assert "shot 2 (b.mp4): " in err and "g_%04d.png" in err and "1 of 2 shots failed" in err
+
+
 @pytest.mark.slow
 def test_status_of_a_shot_file_counts_frames_and_failures(cli: Cli, scene: Path) -> None:
     shots = write(scene / "shots.toml", f"[defaults]\n{FAST_TOML}{BASE.split(chr(10), 1)[1]}")
