@@ -129,28 +129,29 @@ def _environment(device: torch.device, network: LossNetwork | None = None) -> di
 
 
 def _as_recorded(run: RunFolder, pixels: dict[str, Any]) -> dict[str, Any]:
-    """``pixels`` with the values a run folder recorded before such a render dropped them:
-    the long-term offsets of a render without a temporal term, and the later frames' init
-    and offsets of one that passes its later frames through (``--iterations N,0``). They
-    never reached its pixels, so its frames resume."""
-    no_term = pixels["temporal_weight"] == 0 and pixels["long_term"] == [1]
-    if not (no_term or _passes_later_through(pixels)) or not run.exists():
+    """``pixels`` with the values its run folder recorded for the settings that reach the
+    pixels neither now nor in the recorded render (:func:`_inert`): a value that never
+    reached the frames does not stop them resuming. (Such values are dropped when settings
+    are resolved, and older versions recorded them as the preset gave them.)"""
+    inert = _inert(pixels)
+    if not inert or not run.exists():
         return pixels
     old = run.read_manifest().get("pixels", {})
-    if no_term and old.get("temporal_weight") == 0 and isinstance(old.get("long_term"), list):
-        return {**pixels, "long_term": old["long_term"]}
-    if _passes_later_through(pixels) and _passes_later_through(old):
-        return {**pixels, "init": old["init"], "long_term": old["long_term"]}
-    return pixels
+    return {**pixels, **{key: old[key] for key in inert & _inert(old)}}
 
 
-def _passes_later_through(pixels: dict[str, Any]) -> bool:
-    """Whether ``pixels`` (a manifest's) are those of a chained single-pass render whose
-    later frames are passed through (0 iterations)."""
+def _inert(pixels: dict[str, Any]) -> set[str]:
+    """The keys of ``pixels`` (a manifest's) whose values cannot reach the frames: the
+    long-term offsets of a render without a temporal term, and the later frames' init and
+    offsets of a chained single-pass render that passes its later frames through
+    (0 iterations)."""
+    if not isinstance(pixels.get("long_term"), list):
+        return set()
     iterations = pixels.get("iterations")
-    return (isinstance(iterations, list) and iterations[1:] == [0]
-            and pixels.get("independent") is False and pixels.get("multipass") is None
-            and "init" in pixels and isinstance(pixels.get("long_term"), list))
+    if (isinstance(iterations, list) and iterations[1:] == [0] and "init" in pixels
+            and pixels.get("independent") is False and pixels.get("multipass") is None):
+        return {"init", "long_term"}
+    return {"long_term"} if pixels.get("temporal_weight") == 0 else set()
 
 
 #: Settings added after run folders were first written, each with the value that paints what
