@@ -108,10 +108,16 @@ def test_a_batch_on_two_workers_equals_the_shots_rendered_alone(
 def test_a_worker_killed_during_a_frame_is_retried_and_the_frames_are_unchanged(
     cli: Cli, ray_local: None, tmp_path: Path
 ) -> None:
+    """With --restart: the shot's folder holds another render (cleared once, by the driver);
+    the retried worker resumes from what the first attempt stored."""
     shots = scene(tmp_path, (6, 2))
     (tmp_path / "alone").mkdir()
     expected = alone(cli, tmp_path, 0)
-    plans = plan(load_shots(shots, types=_types()))
+    code, _, err = cli("render", tmp_path / "seq0" / "f_%04d.png", "-s", tmp_path / "style.png",
+                       "-o", tmp_path / "out" / "s0_%04d.png", *FAST, "--seed", "9", "--frames",
+                       "1:2", "-q")
+    assert code == 0, err
+    plans = plan(load_shots(shots, types=_types(), overrides={"restart": True}))
     pids: list[int] = []
 
     def kill_first(event: ShotEvent) -> None:
@@ -284,3 +290,12 @@ def test_a_batch_with_a_chunked_shot_on_the_farm(
     assert len(list((tmp_path / "out").glob("s1_*.png"))) == 6
     # progress counts the chunks' frames: 2 + (3 + 4), the overlap frame twice
     assert any(line.endswith("all shots 9/9 frames") for line in out.splitlines()), out
+
+
+def test_the_colour_configuration_goes_with_a_shot_to_its_worker() -> None:
+    """The colour spaces were checked against the driver's $OCIO: a worker uses it too."""
+    from videostyle.farm import _travels
+
+    assert _travels("OCIO") and _travels("OCIO_ACTIVE_DISPLAYS")
+    assert _travels("VIDEOSTYLE_FAULT")
+    assert not _travels("HOME") and not _travels("OCIOX") and not _travels("PATH")

@@ -17,11 +17,18 @@ writer.
 Determinism: CPU results depend on torch's thread count, and Ray gives a worker one
 thread; each task sets the thread count the driver's own render would use (or the
 ``threads`` given), and runs in the driver's working folder with its ``VIDEOSTYLE_*``
-environment, so a shot's frames are byte-identical to the shot rendered alone.
+environment, so a shot's frames are byte-identical to the shot rendered alone. The driver's
+OpenColorIO configuration (``$OCIO`` and ``OCIO_*``) goes with it: the colour spaces were
+checked against it when the shots were planned.
+
+``--restart``: the driver clears a shot's run folder once, under its lock, before the shot
+goes to a worker, which then resumes: a worker that Ray runs again after a crash keeps the
+frames its first attempt stored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -35,7 +42,9 @@ from typing import Any
 
 from .batch import EventCallback, ShotEvent, ShotOutcome, failed, render_shot, succeeded
 from .errors import InputError, Interrupted, VideostyleError, opt
+from .runlock import RunLock
 from .shots import Planned
+from .workdir import RunFolder
 
 #: How often the driver collects progress and checks for a stop (seconds).
 POLL_SECONDS = 0.25
@@ -195,7 +204,7 @@ def _drive(plans: list[Planned], threads: int, slots: int, on_event: EventCallba
     queue = Queue(actor_options={"num_cpus": 0})
     resources = ray.cluster_resources()
     task = ray.remote(_render_task)
-    env = {k: v for k, v in os.environ.items() if k.startswith("VIDEOSTYLE_")}
+    env = {k: v for k, v in os.environ.items() if _travels(k)}
     waiting = list(enumerate(plans))
     running: dict[Any, int] = {}
     outcomes: dict[int, ShotOutcome] = {}
@@ -203,6 +212,11 @@ def _drive(plans: list[Planned], threads: int, slots: int, on_event: EventCallba
         while waiting or running:
             while waiting and len(running) < slots:
                 index, planned = waiting.pop(0)
+                try:
+                    planned = _restarted(planned)
+                except VideostyleError as exc:
+                    outcomes[index] = failed(planned, index, exc.marked(), exc.exit_code)
+                    continue
                 gpu = _uses_gpu(planned, resources)
                 options = {"num_gpus": 1, "num_cpus": 0} if gpu else {"num_cpus": threads}
                 ref = task.options(max_retries=MAX_RETRIES, retry_exceptions=False,
@@ -222,6 +236,29 @@ def _drive(plans: list[Planned], threads: int, slots: int, on_event: EventCallba
     finally:
         ray.kill(queue.actor)  # type: ignore[arg-type]
     return [outcomes[i] for i in range(len(plans))]
+
+
+def _travels(name: str) -> bool:
+    """Whether the environment variable ``name`` goes with a shot to its worker."""
+    return name.startswith(("VIDEOSTYLE_", "OCIO_")) or name == "OCIO"
+
+
+def _restarted(planned: Planned) -> Planned:
+    """``planned`` ready for a worker: given ``--restart``, its run folder cleared here,
+    once, under its lock, and the shot sent to resume (Ray may run it more than once)."""
+    if not planned.settings.restart:
+        return planned
+    run = RunFolder(planned.shot.workdir)
+    if run.root.is_dir():
+        run.check_parts()
+        lock = RunLock(run.root)
+        lock.acquire()  # refused while another render holds the folder
+        try:
+            run.clear()
+        finally:
+            lock.release()
+    return dataclasses.replace(planned, settings=dataclasses.replace(planned.settings,
+                                                                     restart=False))
 
 
 def _relay(queue: Any, on_event: EventCallback | None) -> None:
