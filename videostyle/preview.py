@@ -30,7 +30,7 @@ import numpy as np
 from .colormanage import WORKING_ROLE
 from .errors import InputError, opt
 from .settings import RenderSettings, resolve_render
-from .video import read_image, write_image
+from .video import check_output_is_not_input, probe, read_image, write_image
 
 #: The preset a preview renders with (its size and iterations), unless told otherwise.
 PREVIEW_PRESET = "draft"
@@ -44,9 +44,11 @@ FONT, FONT_SCALE = cv2.FONT_HERSHEY_SIMPLEX, 0.3
 
 @dataclass(frozen=True)
 class Variant:
-    """One combination: ``(setting, value as typed)`` for each ``--vary``."""
+    """One combination: ``(setting, value as typed)`` for each ``--vary``; ``given``: the
+    same values as the command line hands them over (typed, checked), for the settings."""
 
     values: tuple[tuple[str, str], ...]
+    given: tuple[tuple[str, Any], ...] = ()
 
     @property
     def key(self) -> str:
@@ -59,16 +61,24 @@ class Variant:
         return [f"{name}={value}" for name, value in self.values]
 
 
-def parse_vary(texts: Sequence[str], allowed: Sequence[str]) -> list[list[tuple[str, str]]]:
-    """``["style_weight=1,3", ...]`` -> ``[[("style_weight", "1"), ("style_weight", "3")],
-    ...]``; a setting may be written with dashes. InputError for an unknown or repeated
-    setting, or no values."""
-    out: list[list[tuple[str, str]]] = []
+#: A value of a setting varied, as typed and as the command line hands it over.
+Axis = list[tuple[str, str, Any]]
+
+
+def parse_vary(texts: Sequence[str], allowed: Sequence[str],
+               convert: Callable[[str, str], Any] = lambda name, text: text) -> list[Axis]:
+    """``["style_weight=1,3", ...]`` -> ``[[("style_weight", "1", 1.0), ("style_weight",
+    "3", 3.0)], ...]``: each value as typed and as ``convert(setting, text)`` makes it (the
+    option's type, choices and range checked; InputError otherwise). A setting may be written
+    with dashes; values are separated by commas, or by semicolons when a value holds commas
+    (``style_weights=0.7,0.3;0.5,0.5``). InputError for an unknown or repeated setting, or
+    no values."""
+    out: list[Axis] = []
     seen: set[str] = set()
     for text in texts:
         name, sep, values = text.partition("=")
         name = name.strip().lstrip("-").replace("-", "_")
-        items = [v.strip() for v in values.split(",") if v.strip()]
+        items = [v.strip() for v in values.split(";" if ";" in values else ",") if v.strip()]
         if not sep or not items:
             raise InputError(f"{opt('vary')} takes SETTING=V1,V2,..., got {text!r}")
         if name not in allowed:
@@ -77,13 +87,13 @@ def parse_vary(texts: Sequence[str], allowed: Sequence[str]) -> list[list[tuple[
         if name in seen:
             raise InputError(f"{opt('vary')} {name} is given twice; list all its values once")
         seen.add(name)
-        out.append([(name, v) for v in items])
+        out.append([(name, v, convert(name, v)) for v in items])
     if not out:
         raise InputError(f"at least one {opt('vary')} SETTING=V1,V2 is needed")
     return out
 
 
-def check_vary(axes: list[list[tuple[str, str]]], given: Mapping[str, Any]) -> None:
+def check_vary(axes: list[Axis], given: Mapping[str, Any]) -> None:
     """Refuse a setting both varied and given on its own (one of them would not apply)."""
     for axis in axes:
         name = axis[0][0]
@@ -92,17 +102,20 @@ def check_vary(axes: list[list[tuple[str, str]]], given: Mapping[str, Any]) -> N
                              "give its values in one place")
 
 
-def variants(axes: list[list[tuple[str, str]]]) -> list[Variant]:
+def variants(axes: list[Axis]) -> list[Variant]:
     """Every combination, the last axis varying fastest."""
-    return [Variant(tuple(combo)) for combo in itertools.product(*axes)]
+    return [Variant(tuple((name, text) for name, text, _ in combo),
+                    tuple((name, value) for name, _, value in combo))
+            for combo in itertools.product(*axes)]
 
 
 def contact_sheet(tiles: Sequence[np.ndarray], labels: Sequence[Sequence[str]],
                   columns: int) -> np.ndarray:
-    """Tiles ``(H, W, 3)`` float RGB of one size in a grid of ``columns``, each with its
-    label lines underneath (white background, black text, a cell as wide as its widest
-    label); returns the sheet as ``uint8`` RGB."""
-    h, w = tiles[0].shape[:2]
+    """Tiles ``(H, W, 3)`` float RGB in a grid of ``columns``, each with its label lines
+    underneath (white background, black text; a cell as large as the largest tile, and as
+    wide as the widest label; a smaller tile in its top left corner); returns the sheet as
+    ``uint8`` RGB."""
+    h, w = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
     lines = max(len(label) for label in labels)
     text_w = max(cv2.getTextSize(line, FONT, FONT_SCALE, 1)[0][0]
                  for label in labels for line in label)
@@ -113,7 +126,8 @@ def contact_sheet(tiles: Sequence[np.ndarray], labels: Sequence[Sequence[str]],
     for index, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
         row, col = divmod(index, columns)
         y, x = GAP + row * (cell_h + GAP), GAP + col * (cell_w + GAP)
-        sheet[y: y + h, x: x + w] = np.rint(np.clip(tile, 0.0, 1.0) * 255).astype(np.uint8)
+        sheet[y: y + tile.shape[0], x: x + tile.shape[1]] = np.rint(
+            np.clip(tile, 0.0, 1.0) * 255).astype(np.uint8)
         for k, line in enumerate(label):
             base = (x + 1, y + h + (k + 1) * LABEL_LINE - 3)
             cv2.putText(sheet, line, base, FONT, FONT_SCALE, (0, 0, 0), 1, cv2.LINE_AA)
@@ -149,9 +163,30 @@ class PreviewVariant:
     command: str
 
 
+def check_request(request: PreviewRequest, *, overwrite: bool) -> None:
+    """A preview's own checks before any work: the frame is one of the source's, and the
+    sheet is a PNG that is no input and replaces no file but a sheet of a preview (one
+    with its ``SHEET.preview/`` beside it), unless ``overwrite``."""
+    info = probe(request.source)
+    if not info.first <= request.frame <= info.last:
+        raise InputError(f"{opt('frame')} {request.frame} is not one of the source's frames "
+                         f"{info.first}..{info.last}")
+    sheet = request.sheet
+    if sheet.suffix.lower() != ".png":
+        raise InputError(f"the contact sheet {sheet} is written as a PNG; give "
+                         f"{opt('output')} a name ending in .png")
+    if sheet.parent.exists() and not sheet.parent.is_dir():
+        raise InputError(f"cannot write {sheet}: {sheet.parent} is not a folder")
+    check_output_is_not_input(sheet, source=request.source, inputs=request.styles)
+    if (sheet.exists() or sheet.is_symlink()) and not request.folder.is_dir() and not overwrite:
+        raise InputError(f"{sheet} exists and is no preview's sheet (there is no "
+                         f"{request.folder.name} beside it); pass {opt('overwrite')} to "
+                         f"replace it, or give another {opt('output')}")
+
+
 def settings_of(request: PreviewRequest, variant: Variant) -> tuple[RenderSettings, list[str]]:
     """The one-frame render of ``variant``, and the notes of its resolution."""
-    given = {**request.given, **dict(variant.values),
+    given = {**request.given, **dict(variant.given or variant.values),
              "frames": f"{request.frame}:{request.frame}"}
     if "output_colorspace" not in given and (_is_exr(request.source) or
                                              "input_colorspace" in given):
