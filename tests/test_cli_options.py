@@ -42,7 +42,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     paths["tmp"] = tmp_path
     paths["shot"] = tmp_path / "shot.toml"
     paths["shot"].write_text('[[shot]]\nsource = "seq/f_%04d.png"\nstyle = ["style.png"]\n'
-                             'output = "o_%04d.png"\nseed = 6\n')
+                             'output = "o_%04d.png"\nseed = 6\nfirst_frame_init = "random"\n')
     return paths
 
 
@@ -145,7 +145,8 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
      lambda s, c: s.engine.optimizer.lbfgs_history == 7),
     ("lbfgs_precision", ("--lbfgs-precision", "bf16"), (),
      lambda s, c: s.engine.optimizer.lbfgs_precision == "bf16"),
-    ("seed", ("--seed", "5"), (), lambda s, c: s.engine.seed == 5),
+    ("seed", ("--seed", "5"), ("--first-frame-init", "random"),
+     lambda s, c: s.engine.seed == 5),
     ("tolerance", ("--tolerance", "0"), (), lambda s, c: s.engine.optimizer.tolerance == 0),
     ("codec", ("--codec", "ffv1", "-o", "{tmp}/o.mkv"), (), lambda s, c: s.codec == "ffv1"),
     ("bit_depth", ("--bit-depth", "16"), (), lambda s, c: s.bit_depth == 16),
@@ -161,7 +162,7 @@ RENDER_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
     ("quiet", ("-q",), (), lambda s, c: True),
     ("overwrite", ("--overwrite",), (), lambda s, c: s.overwrite),
     ("config", ("--config", "{shot}"), (), lambda s, c: s.engine.seed == 6
-     and s.source.name == "f_%04d.png" and s.given == {"seed"}),
+     and s.source.name == "f_%04d.png" and s.given == {"seed", "first_frame_init"}),
     ("workers", ("--workers", "2"), (), lambda s, c: c["farm"].workers == "2"
      and c["farm"].address is None),
     ("ray_address", ("--ray-address", "127.0.0.1:6379"), (),
@@ -253,7 +254,7 @@ IMAGE_ROWS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any]] = [
      lambda s, c: s.engine.optimizer.lbfgs_history == 7),
     ("lbfgs_precision", ("--lbfgs-precision", "bf16"), (),
      lambda s, c: s.engine.optimizer.lbfgs_precision == "bf16"),
-    ("seed", ("--seed", "5"), (), lambda s, c: s.engine.seed == 5),
+    ("seed", ("--seed", "5"), ("--init", "random"), lambda s, c: s.engine.seed == 5),
     ("tolerance", ("--tolerance", "0"), (), lambda s, c: s.engine.optimizer.tolerance == 0),
     ("bit_depth", ("--bit-depth", "16"), (),
      lambda s, c: cv2.imread(str(Path(c["tmp"]) / "o.png"), -1).dtype == np.uint16),

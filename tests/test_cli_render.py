@@ -49,7 +49,7 @@ from videostyle.workdir import RunFolder, default_workdir
 
 N_FRAMES = 6
 #: The render that is killed and resumed: later frames take long enough to land inside one.
-KILL_ARGS = ("--init", "prev", "--seed", "1", "--size", "40", "--iterations", "8,10",
+KILL_ARGS = ("--init", "prev", "--size", "40", "--iterations", "8,10",
              "--quality", "draft")  # fmt: skip
 
 
@@ -218,7 +218,7 @@ def test_compiled_render_killed_and_resumed_in_a_new_process_is_identical(
 def test_killed_flow_warped_render_reuses_flows(
     env: dict[str, str], clip: Path, style: Path, tmp_path: Path
 ) -> None:
-    common = ("--seed", "1", "--size", "40", "--iterations", "8,10", "--quality", "draft")
+    common = ("--size", "40", "--iterations", "8,10", "--quality", "draft")
     ref = uninterrupted(env, tmp_path / "ref", clip, style, *common)  # default prev-warped
     assert len(ref.flows) == 2 * (N_FRAMES - 1)
 

@@ -39,7 +39,7 @@ from videostyle.workdir import RunFolder, default_workdir
 
 N_FRAMES = 5
 # one scale, typed: the default start size would plan one too, with a note before the error
-ARGS = ("--quality", "draft", "--size", "32", "--iterations", "6,8", "--seed", "1",
+ARGS = ("--quality", "draft", "--size", "32", "--iterations", "6,8",
         "--start-size", "0", "-q")
 CLI = Callable[..., tuple[int, str, str]]
 NEEDS = re.compile(r"needs (about )?[\d.]+ [kM]B")  # the space needed, in the message

@@ -408,6 +408,32 @@ def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, 
            "2)" in note
 
 
+def test_a_seed_is_refused_where_no_frame_starts_from_noise(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path
+) -> None:
+    """--seed seeds only noise: typed where every frame starts from an image it is refused
+    before any work; with a start from noise it is accepted (and changes the frames)."""
+    out = tmp_path / "o.mp4"
+    for extra in ((), ("--independent",), ("--init", "prev")):
+        code, _, err = cli("render", clip, "-s", style, "-o", out, "--seed", "3", *extra)
+        assert code == 2, err
+        assert err.strip() == ("videostyle: error: --seed has no effect unless a frame starts "
+                               "from noise (--first-frame-init random or --init random); "
+                               "leave it out")
+    code, _, err = cli("image", style, "-s", style, "-o", tmp_path / "o.png", "--seed", "3")
+    assert code == 2 and "--seed has no effect unless the image starts from noise (--init " \
+        "random)" in err
+    assert not out.exists() and not default_workdir(out).exists()
+    images = []
+    for seed in ("3", "4"):
+        png = tmp_path / f"seed{seed}.png"
+        code, _, err = cli("image", style, "-s", style, "-o", png, "--init", "random", "--seed",
+                           seed, "--size", "24", "--iterations", "2", "--start-size", "0", "-q")
+        assert code == 0, err
+        images.append(read_image(png))
+    assert np.abs(images[0] - images[1]).mean() > 0.01
+
+
 @pytest.mark.slow
 def test_passed_through_later_frames_drop_their_init_and_offsets_with_a_note(
     cli: Cli, clip: Path, style: Path, tmp_path: Path

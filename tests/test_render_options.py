@@ -40,7 +40,7 @@ from videostyle.workdir import default_workdir
 
 FPS = "24"
 #: Small renders: a 20-iteration first frame and 10-iteration later frames at 64 px.
-QUICK = ("--size", "64", "--iterations", "20,10", "--seed", "0", "--quiet")
+QUICK = ("--size", "64", "--iterations", "20,10", "--quiet")
 
 Cli = Callable[..., tuple[int, str, str]]
 

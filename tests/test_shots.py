@@ -86,6 +86,7 @@ style = ["style.png"]
 iterations = "5,4"
 size = 40
 seed = 3
+first_frame_init = "random"
 style_weight = 2
 independent = true
 
@@ -113,8 +114,10 @@ iterations = 7
     assert a.engine.weights.style == 2.0 and a.independent
     assert (b.image.size, b.iterations, b.fps) == (40, (7, 7), Fraction(30))
     # keys written in the file count as given, exactly like typed options
-    assert a.given == {"iterations", "size", "seed", "style_weight", "independent"}
-    assert b.given == {"iterations", "size", "seed", "style_weight", "independent", "fps"}
+    assert a.given == {"iterations", "size", "seed", "first_frame_init", "style_weight",
+                       "independent"}
+    assert b.given == {"iterations", "size", "seed", "first_frame_init", "style_weight",
+                       "independent", "fps"}
 
 
 def test_a_file_key_that_does_not_apply_is_refused_like_the_typed_option(
@@ -137,11 +140,11 @@ def test_a_shot_renders_the_same_from_a_file_and_from_the_command_line(
     """Byte for byte, so every setting reaches the pixels by both ways: bf16 convolutions
     change the frames, so the network a shot loads must honour the shot's precision."""
     code, _, err = cli("render", scene / "seq" / "f_%04d.png", "-s", scene / "style.png", "-o",
-                       scene / "out" / "argv_%04d.png", *FAST, "--seed", "4", "-q", *typed)
+                       scene / "out" / "argv_%04d.png", *FAST, "--tv-weight", "4", "-q", *typed)
     assert code == 0, err
     shot = write(scene / "shot.toml", f'[defaults]\n{FAST_TOML}{key}\n[[shot]]\nsource = '
                  f'"seq/f_%04d.png"\nstyle = "style.png"\noutput = "out/file_%04d.png"\n'
-                 f'seed = 4\n')
+                 f'tv_weight = 4\n')
     code, out, err = cli("render", "--config", shot)
     assert code == 0, err
     assert "shot 1 (file_%04d.png): frame 3 (3/3)" in out
@@ -242,7 +245,7 @@ def test_status_of_a_shot_file_counts_frames_and_failures(cli: Cli, scene: Path)
     # shot 2's run folder holds a render with other settings: the batch renders shot 1,
     # records shot 2's refusal, and exits with the resume error's status
     code, _, err = cli("render", scene / "seq2" / "g_%04d.png", "-s", scene / "style.png",
-                       "-o", scene / "out" / "b.mp4", *FAST, "--frames", "1:1", "--seed", "8",
+                       "-o", scene / "out" / "b.mp4", *FAST, "--frames", "1:1", "--tv-weight", "8",
                        "-q")
     assert code == 0, err
     code, out, err = cli("batch", shots)

@@ -241,6 +241,9 @@ def resolve_render(
         given, quality, passes=passes, independent=independent, iterations=iterations,
         init=init, long_term=long_term, temporal_weight=temporal_weight,
     )
+    if "random" not in (first_init, init):
+        _refuse(given, ("seed",), f"unless a frame starts from noise ({opt('first_frame_init')} "
+                f"random or {opt('init')} random)")
     notes = [f"not used in this render: {', '.join(dropped)}"] if dropped else []
     return Resolved(
         settings=_build(source, styles, output, given, preset, passes=passes,
@@ -588,6 +591,8 @@ def resolve_image(
                 f"{opt('init')} must be one of {', '.join(INIT_CHOICES)} or an image file; "
                 f"{init!r} is neither"
             )
+    if init != "random":
+        _refuse(given, ("seed",), f"unless the image starts from noise ({opt('init')} random)")
     settings = _image_settings(
         given, size=int(given.get("size", DEFAULT_SIZE)),
         iterations=int(given.get("iterations", OptimizerSettings.iterations)), init=init,

@@ -169,7 +169,8 @@ LBFGS_HISTORY = Opt("lbfgs_history", int, _OPT.lbfgs_history, "Gradient pairs L-
 LBFGS_PRECISION = Opt("lbfgs_precision", LbfgsPrecision, LbfgsPrecision(_OPT.lbfgs_precision),
                       "Arithmetic of the pairs L-BFGS stores: bf16 halves their memory (12 "
                       "bytes per pixel per pair); the products with them stay float32.")
-SEED = Opt("seed", int, _ENGINE.seed, "Seed of random initialisation.")
+SEED = Opt("seed", int, _ENGINE.seed, "Seed of the noise a start from noise (random) "
+           "begins with.")
 TOLERANCE = Opt("tolerance", float, _OPT.tolerance,
                 f"Stop early when the loss fell by less than this fraction over "
                 f"{_OPT.tolerance_window} iterations (0: never).", extra={"min": 0.0})
