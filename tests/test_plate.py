@@ -214,6 +214,21 @@ def test_render_refuses_a_frame_that_does_not_fit_before_any_work(
     assert not default_workdir(out).exists() and not out.exists()
 
 
+def test_image_refuses_a_size_that_does_not_fit_before_any_work(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import videostyle.networks
+
+    monkeypatch.setattr(memory, "available", lambda device: 1 << 20)  # 1 MiB free
+    monkeypatch.setattr(videostyle.networks, "load_network", lambda *a, **k: 1 / 0)
+    style = _style(tmp_path / "s.png")
+    out = tmp_path / "o.png"
+    code, _, err = cli("image", style, "-s", style, "-o", out, "--size", "64")
+    assert code == 8, err
+    assert "64x64 frame needs about" in err and "--lbfgs-history 10" in err
+    assert not out.exists()
+
+
 def test_out_of_memory_mid_render_keeps_finished_frames_and_says_what_helps(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

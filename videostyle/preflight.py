@@ -262,6 +262,7 @@ class StillInputs:
     masks: list[np.ndarray]
     init: np.ndarray | None
     notes: list[str]
+    size: tuple[int, int]  # (width, height) of the output
 
 
 def check_still(job: ImageJob) -> StillInputs:
@@ -290,4 +291,4 @@ def check_still(job: ImageJob) -> StillInputs:
         notes += mask_notes(path, [mask.shape[1::-1]], shape)
         masks.append(mask.mean(axis=2))
     init = read_image(job.init_file) if job.init_file else None
-    return StillInputs(content, styles, masks, init, notes)
+    return StillInputs(content, styles, masks, init, notes, size)

@@ -41,7 +41,8 @@ IMAGE_OPTIONS = (
 @o.command(app, "image", IMAGE_OPTIONS)
 def image(ctx: typer.Context, **values: Any) -> None:
     """Stylise one image: videostyle image photo.jpg --style painting.jpg -o out.png"""
-    from ..networks import network_for, resolve_device
+    from ..memory import check_fits
+    from ..networks import network_for, resolve_device, resolve_precision
     from ..optimize import check_compile
     from ..preflight import check_still
     from ..settings import resolve_image
@@ -53,6 +54,8 @@ def image(ctx: typer.Context, **values: Any) -> None:
                             given=o.given(ctx, values, exclude=("content", "style", "output")))
         inputs = check_still(job)  # every check before any work; the inputs, read once
         device = resolve_device(values["device"])
+        half = resolve_precision(job.settings.engine.precision, device) is not None
+        check_fits(inputs.size, job.settings.engine, device, half=half)  # it fits
         check_compile(job.settings.engine.compile, str(device))
         net = network_for(job.settings.engine, weights=values["weights"], device=device)
         for message in inputs.notes:  # a refused image says only why
