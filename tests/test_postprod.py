@@ -494,7 +494,7 @@ def test_exr_timecode_carries_to_exr_frames_and_to_a_video(
     assert _timecode(tmp_path / "p.mov") == "10:00:00:02"
 
 
-def test_png_alpha_written_into_an_exr_is_scaled_to_one(
+def test_png_alpha_written_into_an_exr_is_scaled_to_one_and_premultiplies(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:
     source = rgba_sequence(tmp_path / "src", n=1)
@@ -504,7 +504,8 @@ def test_png_alpha_written_into_an_exr_is_scaled_to_one(
     src = cv2.imread(str(tmp_path / "src" / "f_0001.png"), cv2.IMREAD_UNCHANGED)
     assert lay.pixel_type == "half" and alpha is not None
     assert np.allclose(alpha, src[..., 3] / 255.0, atol=1e-3)
-    assert np.allclose(rgb, src[..., 2::-1] / 255.0, atol=1e-3)  # sRGB in, sRGB out
+    # sRGB in, sRGB out; a PNG's straight colour premultiplied, as an EXR stores it
+    assert np.allclose(rgb, src[..., 2::-1] / 255.0 * alpha[..., None], atol=2e-3)
 
 
 def test_a_linear_plate_into_png_says_which_colour_space_it_holds(
@@ -515,9 +516,27 @@ def test_a_linear_plate_into_png_says_which_colour_space_it_holds(
     assert code == 0, err
     warnings = [line for line in err.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "ACEScg" in warnings[0] and "--output-colorspace" in warnings[0]
-    rgb, _, _ = read_exr(folder / "plate.1001.exr")
+    rgb, alpha, _ = read_exr(folder / "plate.1001.exr")
     out = cv2.imread(str(tmp_path / "o.1001.png"))[..., ::-1] / 255.0
-    assert np.abs(out - np.clip(rgb, 0, 1)).max() <= 0.5 / 255 + 1e-3  # ACEScg values, clipped
+    straight = np.where(alpha[..., None] > 0, rgb / np.maximum(alpha, 1e-12)[..., None], rgb)
+    assert np.abs(out - np.clip(straight, 0, 1)).max() <= 0.5 / 255 + 2e-3  # ACEScg, clipped
+
+
+def test_a_premultiplied_exr_into_png_is_written_straight(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    """A PNG stores straight colour: where the plate is half covered its colour is the
+    plate's straight one, not darkened by the alpha; the alpha is the plate's."""
+    folder = tmp_path / "plate"
+    y, x = np.mgrid[0:SIZE[1], 0:SIZE[0]].astype(np.float32)
+    alpha = np.where(x < 12, 1.0, 0.5).astype(np.float32)
+    straight = np.stack([0.1 + x / 30, 0.05 + y / 20, 0.3 + 0 * x], axis=2)
+    write_exr(folder / "p.0001.exr", straight * alpha[..., None], alpha, pixel_type="float")
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.png", *PASS)
+    assert code == 0, err
+    out = cv2.imread(str(tmp_path / "o.0001.png"), cv2.IMREAD_UNCHANGED)
+    assert np.abs(out[..., 3] / 255.0 - alpha).max() <= 0.5 / 255 + 1e-6
+    assert np.abs(out[..., 2::-1] / 255.0 - straight).max() <= 0.5 / 255 + 1e-3
 
 
 def test_a_prores4444_source_keeps_its_alpha(cli: Cli, tmp_path: Path, style: Path) -> None:

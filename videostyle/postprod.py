@@ -106,19 +106,32 @@ def _unit(alpha: np.ndarray) -> np.ndarray:
 
 
 def _finished(info: SourceInfo, run: RunFolder, frames: list[int], plan: ColourPlan,
-              keep_alpha: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+              keep_alpha: bool, exr: bool) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """Each frame's output RGB and alpha; the plates are read from the source again (as
     the decode stage read them: the same values, so nothing but the 16-bit content frames
-    needs to be kept in the run folder)."""
+    needs to be kept in the run folder).
+
+    The RGB is associated with the alpha as the output stores it: premultiplied in an EXR
+    (``exr``), straight in a PNG, TIFF or ProRes 4444. An EXR plate's premultiplied colour
+    going to a straight format is finished from its straight colour; a straight plate's
+    going to an EXR is premultiplied. Without an alpha in the output, the colour is an EXR
+    plate's premultiplied one (over black) and another plate's own."""
     first = read_image(run.frame_path(frames[0]))
     size = (first.shape[1], first.shape[0])
     for plate in read_plates(info, start=frames[0], end=frames[-1], size=size):
         stylised = read_image(run.frame_path(plate.number))
         content = read_image(run.content_path(plate.number))
-        working = colormanage.to_working(plan, _straight(info, plate, size))
-        out = colormanage.finished(plan, plate.rgb, working, content, stylised,
-                                   coverage=_coverage(info, plate, size))
+        straight = _straight(info, plate, size)
+        working = colormanage.to_working(plan, straight)
         alpha = _alpha(plate.alpha, size) if keep_alpha and plate.alpha is not None else None
+        coverage = _coverage(info, plate, size)
+        if coverage is not None and alpha is not None and not exr:  # premultiplied -> straight
+            out = colormanage.finished(plan, straight, working, content, stylised)
+        else:
+            out = colormanage.finished(plan, plate.rgb, working, content, stylised,
+                                       coverage=coverage)
+        if coverage is None and alpha is not None and exr:  # straight -> premultiplied
+            out = out * _unit(alpha)[..., None]
         yield plate.number, out, alpha
 
 
@@ -147,7 +160,7 @@ def write_output(
         warn(f"{s.output.name} holds integers in {plan.output} (the input's colour space); "
              f"for a picture to look at pass {opt('output_colorspace')} "
              f"'{plan.working}'")
-    finished = _finished(info, run, frames, plan, keep_alpha)
+    finished = _finished(info, run, frames, plan, keep_alpha, exr=suffix == ".exr")
     if suffix == ".exr":
         exr = info.exr
         attributes = _exr_attributes(plan)
