@@ -312,3 +312,12 @@ def test_init_from_file_is_read(files, tmp_path: Path, captured) -> None:
     assert info.value.code == 0
     assert captured["settings"].init == str(files["style"])
     assert captured["init_image"].shape == (50, 50, 3)
+
+
+def test_a_render_init_given_to_image_names_where_it_belongs(files, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["image", str(files["content"]), "-s", str(files["style"]), "-o", "/tmp/x.png",
+              "--init", "prev-warped"])
+    assert info.value.code == 2
+    assert "(prev-warped starts a render's later frames: --init of videostyle render)" in \
+        capsys.readouterr().err

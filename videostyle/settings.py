@@ -22,6 +22,7 @@ from .config import (
     DEFAULT_PRESET,
     DEFAULT_SIZE,
     DEFAULT_TEMPORAL_WEIGHT,
+    INIT_LATER,
     MULTIPASS_TEMPORAL_WEIGHT,
     PRESETS,
     EngineSettings,
@@ -587,9 +588,11 @@ def resolve_image(
     if init not in INIT_CHOICES:
         init_file = Path(init)
         if not init_file.is_file():
+            later = (f" ({init} starts a render's later frames: {opt('init')} of "
+                     f"videostyle render)" if init in INIT_LATER else "")
             raise InputError(
                 f"{opt('init')} must be one of {', '.join(INIT_CHOICES)} or an image file; "
-                f"{init!r} is neither"
+                f"{init!r} is neither{later}"
             )
     if init != "random":
         _refuse(given, ("seed",), f"unless the image starts from noise ({opt('init')} random)")
