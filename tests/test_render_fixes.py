@@ -432,6 +432,9 @@ def test_a_seed_is_refused_where_no_frame_starts_from_noise(
         assert code == 0, err
         images.append(read_image(png))
     assert np.abs(images[0] - images[1]).mean() > 0.01
+    mask = os.umask(0)
+    os.umask(mask)
+    assert png.stat().st_mode & 0o777 == 0o666 & ~mask  # readable as any new file is
 
 
 @pytest.mark.slow

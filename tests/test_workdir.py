@@ -105,6 +105,22 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
 # ---- frames ------------------------------------------------------------------------------
 
 
+def test_an_atomic_write_gets_the_permissions_open_would_give(tmp_path: Path) -> None:
+    """A new file: what the umask leaves of 0666 (not mkstemp's 0600, which would hide a
+    render's frames from the rest of a farm's group); a replaced file keeps its own."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    write_bytes(tmp_path / "new.png", b"x")
+    assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o666 & ~mask
+    (tmp_path / "old.png").write_bytes(b"old")
+    (tmp_path / "old.png").chmod(0o640)
+    write_bytes(tmp_path / "old.png", b"new")
+    assert (tmp_path / "old.png").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "old.png").read_bytes() == b"new"
+
+
 def test_commit_frame_then_is_done(tmp_path: Path) -> None:
     run = opened(tmp_path)
     assert not run.is_done(2)

@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def write_bytes(path: Path, data: bytes, *, what: str = "file") -> None:
         if faults.disk_full():  # an injected full disk (tests)
             raise OSError(errno.ENOSPC, "No space left on device")
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, _mode(path))  # mkstemp's 0600 would hide the file from the group
         with os.fdopen(fd, "wb") as handle:
             half = len(data) // 2
             handle.write(data[:half])
@@ -72,6 +74,24 @@ def write_bytes(path: Path, data: bytes, *, what: str = "file") -> None:
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _mode(path: Path) -> int:
+    """The permissions of a file written at ``path``: those of the file it replaces, else
+    what the process's umask gives a new file (as ``open`` would)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: setting it is process-wide
 
 
 def write_json(path: Path, obj: object, *, what: str = "file") -> None:
