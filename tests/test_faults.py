@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -192,6 +193,46 @@ def wait_until(ready: Callable[[], bool], child_alive: Callable[[], bool],
 
 
 @pytest.mark.slow
+def test_a_still_whose_disk_is_full_is_refused_before_work_or_kept_elsewhere(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``videostyle image`` has nothing to resume: too little space for its output is
+    refused before any work, and a disk that fills up at the end keeps the result in the
+    temporary folder, named in the one-line error."""
+    import tempfile
+
+    import videostyle.preflight
+    from videostyle.errors import DiskFull
+
+    style = make_style(tmp_path / "style.png")
+    out = tmp_path / "out" / "o.png"
+    out.parent.mkdir()
+    args = ("image", style, "-s", style, "-o", out, "--size", "32", "--iterations", "2",
+            "--start-size", "0", "-q")
+    with monkeypatch.context() as m:
+        m.setattr(videostyle.preflight, "free_bytes", lambda folder: 1000)
+        code, _, err = cli(*args)
+    assert code == 2, err
+    assert err.strip() == (f"videostyle: error: {out} needs up to 69 kB but {out.parent} "
+                           f"has 1 kB free; free space there or write it elsewhere")
+    real = video.write_image
+
+    def full_at_the_output(path: Any, *a: Any, **k: Any) -> None:
+        if Path(path) == out:
+            raise DiskFull(f"no space left in {out.parent}", folder=str(out.parent), needed=1)
+        real(path, *a, **k)
+
+    monkeypatch.setattr(video, "write_image", full_at_the_output)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    code, _, err = cli(*args)
+    kept = tmp_path / "o.kept.png"
+    assert code == 2, err
+    assert err.strip() == (f"videostyle: error: no space left in {out.parent} for {out}; the "
+                           f"result is kept in {kept}: free space and move it there")
+    assert kept.is_file() and not out.exists()
+    assert video.read_image(kept).shape == (32, 32, 3)
+
+
 def test_second_render_refuses_status_works_and_a_stale_lock_is_taken_over(
     server: ForkServer, inputs: tuple[Path, Path], cli: CLI, tmp_path: Path,
 ) -> None:

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from . import flow as flowmod
+from .atomic import free_bytes, megabytes
 from .config import INIT_LATER, MAX_FRAME_SIDE
-from .errors import InputError, opt
+from .errors import DiskFull, InputError, opt
 from .jobs import style_mask
 from .networks import min_frame_side
 from .ownership import check_output_owned, check_still_output
@@ -265,6 +266,17 @@ class StillInputs:
     size: tuple[int, int]  # (width, height) of the output
 
 
+def _check_space(folder: Path, output: Path, pixels_bytes: int) -> None:
+    """Refuse a still whose output would not fit in the space left in ``folder``: its
+    pixels uncompressed (what a PNG or TIFF needs at most) and 64 kB for the rest."""
+    needed = pixels_bytes + 65536
+    free = free_bytes(folder)
+    if free is not None and free < needed:
+        raise DiskFull(f"{output} needs up to {megabytes(needed)} but {folder} has "
+                       f"{megabytes(free)} free; free space there or write it elsewhere",
+                       folder=str(folder), needed=needed)
+
+
 def check_still(job: ImageJob) -> StillInputs:
     """Every check of ``videostyle image`` before any work; returns its inputs, read."""
     check_values(job.settings)
@@ -279,6 +291,7 @@ def check_still(job: ImageJob) -> StillInputs:
     check_frame_size(f"the content image {job.content.name}", shape, painted=False)
     size = fit_size(*shape, job.settings.size)
     check_frame_size("the output", size, painted=True)
+    _check_space(folder, job.output, size[0] * size[1] * 3 * job.bit_depth // 8)
     start_notes = check_start_size(job.given, job.settings.start_size, size,
                                    job.settings.scale_ratio,
                                    iterations=job.settings.engine.optimizer.iterations)

@@ -47,7 +47,6 @@ def image(ctx: typer.Context, **values: Any) -> None:
     from ..preflight import check_still
     from ..settings import resolve_image
     from ..stylize import stylize_image
-    from ..video import write_image
 
     with errors():
         job = resolve_image(values["content"], tuple(values["style"]), values["output"],
@@ -68,7 +67,7 @@ def image(ctx: typer.Context, **values: Any) -> None:
                 masks=inputs.masks or None, init_image=inputs.init, device=device,
                 callback=callback,  # type: ignore[arg-type]
             )
-        write_image(job.output, result.image, bit_depth=job.bit_depth)
+        _write(job.output, result.image, job.bit_depth)
     if not values["quiet"]:
         echo(
             f"wrote {job.output} ({result.image.shape[1]}x{result.image.shape[0]}, "
@@ -77,3 +76,24 @@ def image(ctx: typer.Context, **values: Any) -> None:
             f"{result.initial_losses['style']:.4g} -> {result.losses['style']:.4g}; "
             f"{net.weights.network} weights sha256 {net.weights.sha256[:12]})"
         )
+
+
+def _write(output: Path, image: Any, bit_depth: int) -> None:
+    """Write the still; when its disk fills up, keep the result in the system's temporary
+    folder and say where (a still is not resumable: its minutes of work are in memory)."""
+    import tempfile
+
+    from ..errors import DiskFull
+    from ..video import write_image
+
+    try:
+        write_image(output, image, bit_depth=bit_depth)
+    except DiskFull as exc:
+        kept = Path(tempfile.gettempdir()) / f"{output.stem}.kept{output.suffix}"
+        try:
+            write_image(kept, image, bit_depth=bit_depth)
+        except DiskFull:
+            raise exc from None
+        raise DiskFull(f"no space left in {exc.folder} for {output}; the result is kept in "
+                       f"{kept}: free space and move it there", folder=exc.folder,
+                       needed=exc.needed) from None
