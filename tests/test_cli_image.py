@@ -321,3 +321,16 @@ def test_a_render_init_given_to_image_names_where_it_belongs(files, capsys) -> N
     assert info.value.code == 2
     assert "(prev-warped starts a render's later frames: --init of videostyle render)" in \
         capsys.readouterr().err
+
+
+def test_image_never_replaces_its_init_file(files, capsys) -> None:
+    start = files["content"].with_name("start.png")
+    start.write_bytes(files["content"].read_bytes())
+    before = start.read_bytes()
+    with pytest.raises(SystemExit) as info:
+        main(["image", str(files["content"]), "-s", str(files["style"]), "-o", str(start),
+              "--init", str(start), "--overwrite", "--size", "16", "--iterations", "1",
+              "--start-size", "0"])
+    assert info.value.code == 2
+    assert "is the input" in capsys.readouterr().err
+    assert start.read_bytes() == before

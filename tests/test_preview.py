@@ -96,6 +96,10 @@ def test_the_sheet_and_the_frame_are_checked_before_any_work(
     assert code == 2 and "--seed" in err  # no variant starts from noise: no such option
     assert style.read_bytes() == kept
     assert not (tmp_path / "s.preview").exists()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    code, _, err = cli(*base, "--frame", "1001", "-o", blocker / "sub" / "s.png")
+    assert code == 2 and "cannot create " in assert_one_error_line(err)
     # a file that is no preview's sheet is replaced only with --overwrite
     mine = tmp_path / "mine.png"
     mine.write_bytes(kept)

@@ -582,7 +582,6 @@ def resolve_image(
     for path in (content, *styles, *masks):
         if not path.is_file():
             raise InputError(f"input file {path} does not exist (or is not a file)")
-    check_output_is_not_input(output, source=content, inputs=[*styles, *masks])
     init = str(given.get("init", "content"))
     init_file = None
     if init not in INIT_CHOICES:
@@ -594,6 +593,8 @@ def resolve_image(
                 f"{opt('init')} must be one of {', '.join(INIT_CHOICES)} or an image file; "
                 f"{init!r} is neither{later}"
             )
+    check_output_is_not_input(output, source=content,
+                              inputs=[*styles, *masks, *([init_file] if init_file else [])])
     if init != "random":
         _refuse(given, ("seed",), f"unless the image starts from noise ({opt('init')} random)")
     settings = _image_settings(

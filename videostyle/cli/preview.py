@@ -85,7 +85,11 @@ def preview(ctx: typer.Context, **values: Any) -> None:
         request = PreviewRequest(source, tuple(values["style"]), sheet, values["frame"],
                                  given, variants(axes))
         check_request(request, overwrite=values["overwrite"])
-        request.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            request.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create {request.folder} ({exc.strerror or exc}); give "
+                             f"{opt('output')} in a folder you can write") from None
         device = resolve_device(values["device"])
         resolved = [settings_of(request, variant) for variant in request.variants]
         checked = [check_render(settings, device) for settings, _ in resolved]  # all, first
