@@ -97,7 +97,7 @@ def measure(name: str, source: str, style: Path, out: Path, eval_flow: str,
                "--quiet", *extra, *args]
         run(cmd)
         report = json.loads(run(["videostyle", "evaluate", str(pattern), "--source", source,
-                                 "--flow", eval_flow, "--fps", "24", "--json"]))
+                                 "--flow", eval_flow, "--json"]))
         results[mode] = {
             "paper": report["mean_paper"],
             "masked": report["mean_masked"],

@@ -81,7 +81,7 @@ def test_evaluate_command_json(tmp_path: Path) -> None:
     steady = _shifting_sequence(tmp_path / "steady", 4)
     env = child_env(cache_dir_for(tmp_path))
     done = run_cli(env, "evaluate", steady / "f_%03d.png", "--source", steady / "f_%03d.png",
-                   "--flow", "dis", "--fps", "24", "--json")
+                   "--flow", "dis", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["flow"].startswith("dis")
@@ -90,6 +90,50 @@ def test_evaluate_command_json(tmp_path: Path) -> None:
     bad = run_cli(env, "evaluate", tmp_path / "missing.mp4", "--source", steady / "f_%03d.png")
     assert bad.returncode != 0
     assert_one_error_line(bad.stderr)
+
+
+def test_a_stylised_sequence_is_aligned_by_its_own_numbers(tmp_path: Path) -> None:
+    """A render of frames 4-6 numbers its output 4-6: evaluate compares it with source
+    frames 4-6 (the source itself here: no error), not 1-3 (still frames, whose zero flow
+    would find the moving ones flickering)."""
+    rng = np.random.default_rng(5)
+    texture = cv2.GaussianBlur(rng.random((32, 64, 3)) * 255, (5, 5), 0)
+    offsets = {1: 0, 2: 0, 3: 0, 4: 0, 5: 3, 6: 6}  # still, then moving 3 px a frame
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "part").mkdir()
+    for k, o in offsets.items():
+        frame = np.clip(texture[:, o: o + 48], 0, 255).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"f_{k:03d}.png"), frame)
+        if k >= 4:
+            cv2.imwrite(str(tmp_path / "part" / f"g_{k:03d}.png"), frame)
+        if k > 1:
+            step = np.zeros((32, 48, 2), np.float32)
+            step[..., 0] = -(o - offsets[k - 1])
+            write_flo(tmp_path / "gt" / f"forward_{k - 1}_{k}.flo", step)
+            write_flo(tmp_path / "gt" / f"backward_{k}_{k - 1}.flo", -step)
+    source = video.probe(tmp_path / "f_%03d.png", fps=Fraction(24))
+    part = video.probe(tmp_path / "part" / "g_%03d.png", fps=Fraction(24))
+    report = temporal_error(part, source, flow=str(tmp_path / "gt"))
+    assert [f.frame for f in report.frames] == [5, 6]
+    assert report.mean_masked < 1e-4
+    shifted = temporal_error(part, source, flow=str(tmp_path / "gt"), start=1)
+    assert shifted.mean_masked > 100 * report.mean_masked  # misaligned: a large error
+
+
+def test_a_pair_without_reliable_pixels_leaves_the_masked_mean_a_number(tmp_path: Path) -> None:
+    """A cut (here: a flow that leaves the frame everywhere) has no masked error; the mean
+    is over the other pairs, and JSON gets null, not NaN."""
+    steady = _shifting_sequence(tmp_path / "steady", 4)
+    away = np.full((32, 48, 2), 200.0, np.float32)
+    write_flo(steady / "gt" / "forward_2_3.flo", away)
+    write_flo(steady / "gt" / "backward_3_2.flo", away)
+    source = video.probe(steady / "f_%03d.png", fps=Fraction(24))
+    report = temporal_error(source, source, flow=str(steady / "gt"))
+    assert np.isnan(report.frames[1].masked) and np.isfinite(report.frames[0].masked)
+    assert report.mean_masked == pytest.approx(
+        np.mean([report.frames[0].masked, report.frames[2].masked]))
+    text = json.dumps(report.as_dict())
+    assert "NaN" not in text and json.loads(text)["frames"][1]["masked"] is None
 
 
 def cache_dir_for(tmp_path: Path) -> Path:

@@ -374,7 +374,7 @@ def test_default_render_flickers_at_most_half_as_much_as_independent(
         ok(cli("render", source, "--fps", FPS, "-s", style, "-o", output, "--bit-depth", "16",
                     *QUICK, *extra))  # fmt: skip
         report = json.loads(ok(cli("evaluate", output, "--source", source, "--flow", gt,
-                                        "--fps", FPS, "--json")))  # fmt: skip
+                                        "--json")))  # fmt: skip
         assert [f["frame"] for f in report["frames"]] == [2, 3, 4, 5, 6]
         means[name] = report["mean_paper"]
     assert means["default"] <= 0.5 * means["independent"], means

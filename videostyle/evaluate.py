@@ -54,15 +54,24 @@ class TemporalReport:
 
     @property
     def mean_masked(self) -> float:
-        return float(np.mean([f.masked for f in self.frames])) if self.frames else float("nan")
+        """The mean over the pairs that have reliable pixels (NaN when none has)."""
+        values = [f.masked for f in self.frames if np.isfinite(f.masked)]
+        return float(np.mean(values)) if values else float("nan")
 
     def as_dict(self) -> dict[str, object]:
+        """The report as JSON takes it: a figure that is not a number (a pair with no
+        reliable pixel, such as a cut, has no masked error) is null."""
         return {
             "flow": self.flow,
-            "mean_paper": self.mean_paper,
-            "mean_masked": self.mean_masked,
-            "frames": [f.__dict__ for f in self.frames],
+            "mean_paper": _number(self.mean_paper),
+            "mean_masked": _number(self.mean_masked),
+            "frames": [{k: _number(v) if isinstance(v, float) else v
+                        for k, v in f.__dict__.items()} for f in self.frames],
         }
+
+
+def _number(value: float) -> float | None:
+    return value if np.isfinite(value) else None
 
 
 def pair_error(
@@ -108,7 +117,9 @@ def _aligned(
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(source frame number, stylised frame, source frame at the stylised size)."""
     size = (stylized.width, stylized.height)
-    start = source.first if start is None else start
+    if start is None:  # a render numbers a sequence by the source's frames
+        numbered = stylized.kind == "sequence" and source.first <= stylized.first <= source.last
+        start = stylized.first if numbered else source.first
     end = start + stylized.n_frames - 1
     if stylized.n_frames < 2:
         raise InputError(

@@ -117,9 +117,10 @@ def evaluate(
     start: Annotated[
         int | None,
         typer.Option(help="Number of the source frame that the stylised video's first frame "
-                     "shows [default: the source's first].", min=0),
+                     "shows [default: a stylised sequence's own first number where the "
+                     "source has that frame (a render numbers its frames so), else the "
+                     "source's first].", min=0),
     ] = None,
-    fps: Annotated[str | None, typer.Option(help="Frame rate of image sequences.")] = None,
     warp: Annotated[
         Warp,  # type: ignore[valid-type]
         typer.Option(help="Resampling of the previous frame (bilinear: the paper's measure)."),
@@ -130,14 +131,11 @@ def evaluate(
     import json
 
     from ..evaluate import temporal_error
-    from ..video import parse_fps, probe
+    from ..video import probe
 
-    with errors():
-        rate = parse_fps(fps) if fps else None
-        report = temporal_error(
-            probe(stylized, fps=rate), probe(source, fps=rate), flow=flow, start=start,
-            warp=plain(warp),
-        )
+    with errors():  # frames are compared in pairs: a sequence's rate changes nothing here
+        report = temporal_error(probe(stylized), probe(source), flow=flow, start=start,
+                                warp=plain(warp))
     if as_json:
         echo(json.dumps(report.as_dict(), indent=2))
         return
