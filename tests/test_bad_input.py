@@ -510,6 +510,14 @@ ROWS = [
         "1x1"),
     Row("flow-frames-reversed", lambda ws: ["flow", ws.clip(), "-o", ws / "f.mp4",
                                             "--frames", "3:1"], 2, "start > end"),
+    Row("flow-output-picture", lambda ws: ["flow", ws.clip(), "-o", ws / "f.png"], 2,
+        "the flow visualisation is a video"),
+    Row("flow-output-sequence", lambda ws: ["flow", ws.clip(), "-o", ws / "f_%04d.png"], 2,
+        "give --output a name such as f.mp4"),
+    Row("flow-output-folder-missing", lambda ws: ["flow", ws.clip(), "-o",
+                                                  ws / "none" / "f.mp4"], 2, "create it first"),
+    Row("flow-fps-of-a-video", lambda ws: ["flow", ws.clip(), "-o", ws / "f.mp4", "--fps",
+                                           "5"], 2, "--fps has no effect on a video source"),
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, opt
 from ..settings import parse_range
 from .app import app, echo, errors, note
 from .options import Warp, plain
@@ -86,12 +86,29 @@ def flow_command(
 
     from ..evaluate import flow_frames, write_panels
     from ..ownership import check_still_output
-    from ..video import check_output_is_not_input, encode_video, fit_size, parse_fps, probe
+    from ..video import (
+        check_output,
+        check_output_is_not_input,
+        encode_video,
+        fit_size,
+        is_sequence_pattern,
+        parse_fps,
+        probe,
+    )
+    from ..video.outputs import VIDEO_SUFFIXES
 
     with errors():
+        if is_sequence_pattern(str(output)) or output.suffix.lower() not in VIDEO_SUFFIXES:
+            raise InputError(f"the flow visualisation is a video ({', '.join(VIDEO_SUFFIXES)});"
+                             f" give {opt('output')} a name such as "
+                             f"{output.stem.split('%')[0].rstrip('._-') or 'flow'}.mp4")
+        check_output(output)  # its container and folder, before any flow is computed
         check_output_is_not_input(output, source=source)
         check_still_output(output, overwrite=overwrite)
         info = probe(source, fps=parse_fps(fps) if fps else None)
+        if fps and info.kind == "video":
+            raise InputError(f"{opt('fps')} has no effect on a video source ({source.name} "
+                             f"plays at its own rate); leave it out")
         for message in info.notes:
             note(message)
         start, end = parse_range(frames)
