@@ -240,7 +240,8 @@ def test_status_of_a_shot_file_counts_frames_and_failures(cli: Cli, scene: Path)
     assert code == 0
     assert out.splitlines() == [
         "shot 1 (a.mp4): 0/3 frames", "shot 2 (b.mp4): 0/3 frames",
-        "2 shots: 0 done, 0 failed; 0/6 frames; ETA 0:00 on one worker",
+        "2 shots: 0 done, 0 failed; 0/6 frames; ETA not known until a shot has rendered a "
+        "frame",
     ]
     # shot 2's run folder holds a render with other settings: the batch renders shot 1,
     # records shot 2's refusal, and exits with the resume error's status

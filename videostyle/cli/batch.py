@@ -152,5 +152,13 @@ def shots_status(shot_file: Path) -> None:
     frames = sum(i["done"] for i in infos)
     total_frames = sum(i["total"] or 0 for i in infos)
     left = sum(i["eta_seconds"] or 0 for i in infos)
+    unknown = sum(i["eta_seconds"] is None and i["done"] != i["total"] for i in infos)
+    if not unknown:
+        eta = f"ETA {duration(left)} on one worker"
+    elif unknown == len(infos):
+        eta = "ETA not known until a shot has rendered a frame"
+    else:
+        eta = (f"ETA at least {duration(left)} on one worker (not counting {unknown} "
+               f"shot{'s' if unknown > 1 else ''} with no frame rendered yet)")
     echo(f"{len(infos)} shots: {done_shots} done, {failed} failed; {frames}/{total_frames} "
-         f"frames; ETA {duration(left)} on one worker")
+         f"frames; {eta}")
