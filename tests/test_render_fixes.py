@@ -408,6 +408,29 @@ def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, 
            "2)" in note
 
 
+def test_status_of_a_multipass_render_counts_its_passes(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path
+) -> None:
+    """A multi-pass render writes its frames after the last pass: until then ``status``
+    counts the frame passes stored, with an ETA from their seconds."""
+    out = tmp_path / "mp.mp4"
+    code, _, err = cli("render", clip, "-s", style, "-o", out, "--size", "32", "--passes", "2",
+                       "--iterations", "2", "--frames", "1:3", "-q")
+    assert code == 0, err
+    run = RunFolder(default_workdir(out))
+    for frame in (1, 2, 3):  # as if stopped in pass 2 after its first frame (3, going back)
+        run.frame_path(frame).unlink()
+        run.record_path(frame).unlink()
+    for frame in (1, 2):
+        run.pass_path(2, frame).with_suffix(".json").unlink()
+    code, text, err = cli("status", out)
+    assert code == 0, err
+    assert "frames 1..3: 0 done, 3 left" in text
+    line = next(x for x in text.splitlines() if x.startswith("multi-pass: "))
+    assert line.startswith("multi-pass: 4/6 frame passes done (the frames come after the "
+                           "last pass); ETA ")
+
+
 def test_a_seed_is_refused_where_no_frame_starts_from_noise(
     cli: Cli, clip: Path, style: Path, tmp_path: Path
 ) -> None:

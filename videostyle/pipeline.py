@@ -16,6 +16,7 @@ same CPU, thread count and torch build).
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import time
 from collections.abc import Callable, Iterable
@@ -649,6 +650,12 @@ def status(target: Path) -> dict[str, Any]:
     records = run.records(done)
     mean = sum(r.seconds for r in records) / len(records) if records else None
     left = len(frames) - len(done)
+    eta = mean * left if mean is not None else None
+    steps = _pass_steps(run, manifest, frames) if left else None
+    if steps is not None:  # a multi-pass render's frames come at its end: count its passes
+        steps_done, steps_all, step_mean = steps
+        mean = None
+        eta = step_mean * (steps_all - steps_done) if step_mean is not None else None
     return {
         "workdir": str(run.root),
         "frames": len(frames),
@@ -657,8 +664,28 @@ def status(target: Path) -> dict[str, Any]:
         "first_frame": start,
         "last_frame": end,
         "seconds_per_frame": mean,
-        "eta_seconds": mean * left if mean is not None else None,
+        "eta_seconds": eta,
+        "pass_steps": None if steps is None else steps[:2],
         "manifest": manifest,
         "running": running_holder(run.root),
         "recovered": [e for e in runlog.read(run.root) if e.get("event") == "frame-recovered"],
     }
+
+
+def _pass_steps(run: RunFolder, manifest: dict[str, Any],
+                frames: list[int]) -> tuple[int, int, float | None] | None:
+    """A multi-pass render's progress: (frame passes stored, in all, mean seconds of one);
+    None for a single-pass render. Counted from the passes' records (no image is read)."""
+    multipass = manifest["pixels"].get("multipass")
+    if not multipass:
+        return None
+    seconds = []
+    for p in range(1, int(multipass[0]) + 1):
+        for frame in frames:
+            try:
+                seconds.append(float(json.loads(
+                    run.pass_path(p, frame).with_suffix(".json").read_text())["seconds"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    mean = sum(seconds) / len(seconds) if seconds else None
+    return len(seconds), int(multipass[0]) * len(frames), mean

@@ -40,7 +40,12 @@ def status(
         f"frames {info['first_frame']}..{info['last_frame']}: {info['done']} done, "
         f"{info['left']} left"
     )
-    if info["seconds_per_frame"] is not None:
+    if info.get("pass_steps") is not None:
+        stored, steps = info["pass_steps"]
+        echo(f"multi-pass: {stored}/{steps} frame passes done (the frames come after the last"
+             f" pass)" + (f"; ETA {duration(info['eta_seconds'])}"
+                          if info["eta_seconds"] is not None else ""))
+    elif info["seconds_per_frame"] is not None:
         echo(
             f"{info['seconds_per_frame']:.1f}s per frame; ETA {duration(info['eta_seconds'])}"
         )
