@@ -224,9 +224,9 @@ def test_pass_through_stores_content_and_keeps_frame_numbers(
     info = status(output)
     assert (info["frames"], info["done"], info["left"]) == (3, 2, 1)
     assert (info["first_frame"], info["last_frame"]) == (2, 4)
-    secs = [run.frame_record(f).seconds for f in (2, 4)]  # type: ignore[union-attr]
-    assert info["seconds_per_frame"] == pytest.approx(sum(secs) / 2)
-    assert info["eta_seconds"] == pytest.approx(sum(secs) / 2)
+    later = run.frame_record(4).seconds  # type: ignore[union-attr]
+    assert info["seconds_per_frame"] == pytest.approx(later)  # the first frame left out
+    assert info["eta_seconds"] == pytest.approx(later)
     assert status(run.root)["done"] == 2  # the run folder itself works too
 
 
@@ -306,3 +306,12 @@ def test_stopped_render_resumes_to_the_uninterrupted_result(
     assert {f: run.record_path(f).stat().st_mtime_ns for f in (1, 2)} == kept
     assert {p.name: p.stat().st_mtime_ns for p in flows} == before
     assert stored(run, range(1, 5)) == stored(reference, range(1, 5))
+
+
+def test_the_eta_leaves_out_the_first_frame_and_follows_the_last_ten() -> None:
+    from videostyle.pipeline import eta_seconds
+
+    assert eta_seconds([], 5) is None
+    assert eta_seconds([40.0], 3) == pytest.approx(120.0)  # nothing else measured yet
+    assert eta_seconds([40.0, 10.0, 12.0], 2) == pytest.approx(22.0)
+    assert eta_seconds([40.0] + [5.0] * 10 + [7.0] * 10, 1) == pytest.approx(7.0)

@@ -470,8 +470,7 @@ class Renderer:
                 timings: list[float], remaining: int, seconds: float = 0.0) -> None:
         if self.on_frame is None:
             return
-        recent = timings[-10:]
-        eta = sum(recent) / len(recent) * remaining if recent else None
+        eta = eta_seconds(timings, remaining)
         self.on_frame(
             FrameProgress(
                 frame=frame, position=position, total=total, seconds=seconds,
@@ -613,6 +612,14 @@ def _store(step: _Step, image: np.ndarray, result: FrameResult, seconds: float) 
     )
 
 
+def eta_seconds(seconds: list[float], remaining: int) -> float | None:
+    """The time ``remaining`` frames take: the mean of the last ten of ``seconds`` (frames
+    in order), leaving out the first when there are others (a chain's first frame costs
+    several later ones); None before any frame."""
+    recent = (seconds[1:] or seconds)[-10:]
+    return sum(recent) / len(recent) * remaining if recent else None
+
+
 def _recorded_seconds(records: Iterable[Path]) -> list[float]:
     """The seconds stored in the records of steps already done (they seed the ETA)."""
     import json
@@ -647,10 +654,11 @@ def status(target: Path) -> dict[str, Any]:
     start, end = manifest["pixels"]["frames"]
     frames = list(range(start, end + 1))
     done = run.done_frames(frames)
-    records = run.records(done)
-    mean = sum(r.seconds for r in records) / len(records) if records else None
+    seconds = [r.seconds for r in run.records(done)]
     left = len(frames) - len(done)
-    eta = mean * left if mean is not None else None
+    eta = eta_seconds(seconds, left)
+    mean = eta / left if eta is not None and left else (
+        sum(seconds) / len(seconds) if seconds else None)
     steps = _pass_steps(run, manifest, frames) if left else None
     if steps is not None:  # a multi-pass render's frames come at its end: count its passes
         steps_done, steps_all, step_mean = steps
