@@ -259,7 +259,7 @@ def test_options_are_forwarded(files, tmp_path: Path, captured, capsys) -> None:
             "--tv-weight", "0.5", "--style-weights", "0.7,0.3", "--style-scale", "0.5",
             "--style-mask", str(files["mask"]), "--style-mask", str(files["mask"]),
             "--original-colors", "lab", "--pooling", "avg", "--device", "cpu",
-            "--seed", "11", "--tolerance", "0", "--padding", "zeros", "--start-size", "0", "-q",
+            "--seed", "11", "--padding", "zeros", "--start-size", "0", "-q",
         ])
     assert info.value.code == 0, capsys.readouterr().err
     settings = captured["settings"]
@@ -274,7 +274,7 @@ def test_options_are_forwarded(files, tmp_path: Path, captured, capsys) -> None:
     assert engine.network == "vgg16" and engine.pooling == "avg" and engine.seed == 11
     assert (engine.weights.content, engine.weights.style, engine.weights.tv) == (2.0, 9.0, 0.5)
     assert engine.optimizer.optimizer == "adam"
-    assert engine.optimizer.iterations == 7 and engine.optimizer.tolerance == 0.0
+    assert engine.optimizer.iterations == 7
     assert len(captured["styles"]) == 2 and captured["content"].shape == (30, 40, 3)
     masks = captured["masks"]
     assert len(masks) == 2 and masks[0].shape == (30, 40)

@@ -408,6 +408,23 @@ def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, 
            "2)" in note
 
 
+def test_a_tolerance_is_refused_where_no_frame_runs_long_enough_to_use_it(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path
+) -> None:
+    """The early stop compares the loss with the one 50 iterations before: typed where no
+    frame runs more than 50 (the draft preset's 50 and 12), it is refused before work."""
+    out = tmp_path / "o.mp4"
+    why = ("--tolerance has no effect when no frame runs more than 50 iterations (it "
+           "compares the loss with the one 50 iterations before); leave it out")
+    code, _, err = cli("render", clip, "-s", style, "-o", out, "--quality", "draft",
+                       "--tolerance", "1e-3")
+    assert code == 2 and err.strip() == f"videostyle: error: {why}", err
+    code, _, err = cli("image", style, "-s", style, "-o", tmp_path / "o.png", "--iterations",
+                       "7", "--tolerance", "0")
+    assert code == 2 and err.strip() == f"videostyle: error: {why}", err
+    assert not default_workdir(out).exists() and not (tmp_path / "o.png").exists()
+
+
 def test_status_of_a_multipass_render_counts_its_passes(
     cli: Cli, clip: Path, style: Path, tmp_path: Path
 ) -> None:

@@ -389,9 +389,15 @@ def _check_output_options(given: Mapping[str, Any], source: Path, output: Path) 
 
 
 def _image_settings(
-    given: Mapping[str, Any], *, size: int | None, iterations: int, init: str
+    given: Mapping[str, Any], *, size: int | None, iterations: int, init: str,
+    longest: int | None = None,
 ) -> ImageSettings:
-    """The still-image and engine settings both commands share."""
+    """The still-image and engine settings both commands share. ``longest``: the most
+    iterations any frame runs (``iterations`` when None)."""
+    window = OptimizerSettings.tolerance_window
+    if max(iterations, longest or 0) <= window:
+        _refuse(given, ("tolerance",), f"when no frame runs more than {window} iterations "
+                f"(it compares the loss with the one {window} iterations before)")
     if given.get("optimizer") == "adam":
         _refuse(given, ("lbfgs_history", "lbfgs_precision"),
                 f"with {opt('optimizer')} adam (it sets the pairs L-BFGS stores)")
@@ -484,7 +490,7 @@ def _build(
     _check_output_options(given, source, output)
     defaults = RenderSettings(source=source, styles=styles, output=output)
     image = _image_settings(given, size=given.get("size"), iterations=iterations[0],
-                            init=first_init)
+                            init=first_init, longest=max(iterations))
     fps = given.get("fps")
     sequence_out = is_sequence_pattern(str(output))
     return dataclasses.replace(
