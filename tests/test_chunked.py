@@ -16,11 +16,10 @@ import pytest
 from clips import make_style
 from test_render_fixes import sequence
 
-from videostyle.chunked import chunk_folder
 from videostyle.chunks import chunk_ranges, stitch
 from videostyle.runlock import RunLock
 from videostyle.video import probe, read_image
-from videostyle.workdir import RunFolder, png16
+from videostyle.workdir import RunFolder, chunk_folder, png16
 
 pytestmark = pytest.mark.slow
 Cli = Callable[..., tuple[int, str, str]]
@@ -79,6 +78,11 @@ def test_a_chunked_render_stitches_the_chunks_and_resumes_identically(
     (chunk_folder(workdir, 3, 8) / "frames" / "000008.json").unlink()
     (chunk_folder(workdir, 3, 8) / "frames" / "000007.png").write_bytes(b"torn")
     (workdir / "frames" / "000008.json").unlink()
+    code, status, err = cli("status", out)  # the chunks' progress, not only the stitch's
+    assert code == 0, err
+    assert "frames 1..8: 6 done, 2 left" in status
+    assert re.search(r"chunks: 8/10 chunk frames done \(the frames are stitched from them at "
+                     r"the end\); ETA \d+:\d\d on one worker", status), status
     code, _, err = cli(*args)  # the same command
     assert code == 0, err
     assert frames(workdir) == expected

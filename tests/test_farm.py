@@ -235,8 +235,8 @@ def test_a_chunked_render_on_two_workers_killed_and_resumed_equals_it_rendered_h
 ) -> None:
     from test_chunked import CHUNKED, check_stitched, clip, frames
 
-    from videostyle.chunked import chunk_folder
     from videostyle.video import probe
+    from videostyle.workdir import chunk_folder
 
     source, style = clip(tmp_path)
     fast = ("--quality", "draft", "--size", "32", "--iterations", "3,2")

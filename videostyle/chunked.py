@@ -39,15 +39,10 @@ from .pipeline import Checked, Renderer, RenderResult, check_render, frame_numbe
 from .settings import RenderSettings
 from .shots import Planned
 from .video import probe, read_image
-from .workdir import CHUNKS, FrameRecord, RunFolder, png16, sha256_bytes
+from .workdir import CHUNKS, FrameRecord, RunFolder, chunk_folder, png16, sha256_bytes
 
 #: Renders the chunks it is given (on the farm or here); raises when one fails.
 RunChunks = Callable[[list[Planned]], None]
-
-
-def chunk_folder(root: Path, start: int, end: int) -> Path:
-    """The run folder of the chunk of frames ``start..end`` of the shot's run folder ``root``."""
-    return Path(root) / CHUNKS / f"{start}-{end}"
 
 
 def chunk_plans(planned: Planned, root: Path, ranges: list[tuple[int, int]]) -> list[Planned]:

@@ -65,7 +65,7 @@ from .video import (
 )
 from .video.encode import remove_partials
 from .video.timecode import advance
-from .workdir import FrameRecord, RunFolder, default_workdir, png16, sha256_bytes
+from .workdir import FrameRecord, RunFolder, chunk_folder, default_workdir, png16, sha256_bytes
 
 __all__ = [
     "ADDED_LATER", "Checked", "FrameProgress", "RenderResult", "RenderSettings", "Renderer",
@@ -659,8 +659,10 @@ def status(target: Path) -> dict[str, Any]:
     eta = eta_seconds(seconds, left)
     mean = eta / left if eta is not None and left else (
         sum(seconds) / len(seconds) if seconds else None)
-    steps = _pass_steps(run, manifest, frames) if left else None
-    if steps is not None:  # a multi-pass render's frames come at its end: count its passes
+    steps = (_pass_steps(run, manifest, frames) or _chunk_steps(run, manifest, frames)
+             if left else None)
+    if steps is not None:  # frames that come at the end (after the last pass, or stitched
+        # from the chunks): count the steps before them
         steps_done, steps_all, step_mean = steps
         mean = None
         eta = step_mean * (steps_all - steps_done) if step_mean is not None else None
@@ -674,6 +676,7 @@ def status(target: Path) -> dict[str, Any]:
         "seconds_per_frame": mean,
         "eta_seconds": eta,
         "pass_steps": None if steps is None else steps[:2],
+        "chunked": bool(manifest["pixels"].get("chunks")),
         "manifest": manifest,
         "running": running_holder(run.root),
         "recovered": [e for e in runlog.read(run.root) if e.get("event") == "frame-recovered"],
@@ -697,3 +700,22 @@ def _pass_steps(run: RunFolder, manifest: dict[str, Any],
                 continue
     mean = sum(seconds) / len(seconds) if seconds else None
     return len(seconds), int(multipass[0]) * len(frames), mean
+
+
+def _chunk_steps(run: RunFolder, manifest: dict[str, Any],
+                 frames: list[int]) -> tuple[int, int, float | None] | None:
+    """A chunked render's progress: (frames its chunks have stored, frames of all its
+    chunks, mean seconds of one); None for a render that is not chunked."""
+    from .chunks import chunk_ranges
+
+    chunking = manifest["pixels"].get("chunks")
+    if not chunking:
+        return None
+    stored = total = 0
+    seconds: list[float] = []
+    for a, b in chunk_ranges(frames[0], frames[-1], int(chunking[0]), int(chunking[1])):
+        chunk = RunFolder(chunk_folder(run.root, a, b))
+        done = chunk.done_frames(range(a, b + 1)) if chunk.exists() else []
+        seconds += [r.seconds for r in chunk.records(done)]
+        stored, total = stored + len(done), total + b - a + 1
+    return stored, total, sum(seconds) / len(seconds) if seconds else None

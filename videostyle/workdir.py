@@ -46,6 +46,11 @@ CHUNKS = "chunks"  # a chunked render's chunks, each a run folder (videostyle.ch
 FORMAT_VERSION = 1
 
 
+def chunk_folder(root: Path, start: int, end: int) -> Path:
+    """The run folder of the chunk of frames ``start..end`` of the run folder ``root``."""
+    return Path(root) / CHUNKS / f"{start}-{end}"
+
+
 def png16(image: np.ndarray) -> bytes:
     """Encode ``(H, W, 3)`` float RGB ``[0, 1]`` as a 16-bit PNG (what frames are stored as)."""
     q = np.rint(np.clip(image, 0.0, 1.0) * 65535.0).astype(np.uint16)

@@ -42,9 +42,14 @@ def status(
     )
     if info.get("pass_steps") is not None:
         stored, steps = info["pass_steps"]
-        echo(f"multi-pass: {stored}/{steps} frame passes done (the frames come after the last"
-             f" pass)" + (f"; ETA {duration(info['eta_seconds'])}"
-                          if info["eta_seconds"] is not None else ""))
+        eta = f"; ETA {duration(info['eta_seconds'])}" if info["eta_seconds"] is not None \
+            else ""
+        if info.get("chunked"):
+            echo(f"chunks: {stored}/{steps} chunk frames done (the frames are stitched from "
+                 f"them at the end){eta} on one worker")
+        else:
+            echo(f"multi-pass: {stored}/{steps} frame passes done (the frames come after the "
+                 f"last pass){eta}")
     elif info["seconds_per_frame"] is not None:
         echo(
             f"{info['seconds_per_frame']:.1f}s per frame; ETA {duration(info['eta_seconds'])}"
