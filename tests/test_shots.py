@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -260,6 +261,22 @@ def test_status_of_a_shot_file_counts_frames_and_failures(cli: Cli, scene: Path)
     assert lines[0] == "shot 1 (a.mp4): 3/3 frames"
     assert lines[1].startswith("shot 2 (b.mp4): 1/1 frames, failed: ")
     assert lines[2].startswith("2 shots: 1 done, 1 failed; 4/4 frames")
+
+
+def test_status_of_a_shot_whose_range_grew_counts_the_frames_as_planned(
+    cli: Cli, scene: Path
+) -> None:
+    """A shot rendered for frames 1-2, then given all its 3 frames in the file: status
+    counts the shot as the file plans it (2/3, not done), as the next batch renders it."""
+    shot = f'[defaults]\n{FAST_TOML}[[shot]]\nsource = "seq/f_%04d.png"\nstyle = "style.png"' \
+           f'\noutput = "out/a_%04d.png"\n'
+    code, _, err = cli("batch", write(scene / "s.toml", shot + 'frames = "1:2"\n'))
+    assert code == 0, err
+    code, out, err = cli("status", write(scene / "s.toml", shot))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert re.fullmatch(r"shot 1 \(a_%04d.png\): 2/3 frames, ETA \d+:\d\d", lines[0]), lines
+    assert lines[1].startswith("1 shots: 0 done, 0 failed; 2/3 frames; ETA ")
 
 
 def test_without_farm_options_ray_is_never_imported(scene: Path, tmp_path: Path) -> None:

@@ -158,6 +158,12 @@ def shot_status(planned: Planned) -> dict[str, Any]:
         run = status(root)
         info.update(done=run["done"], total=run["frames"], eta_seconds=run["eta_seconds"],
                     seconds_per_frame=run["seconds_per_frame"])
+        planned_total = _frame_count(planned)
+        if planned_total is not None and planned_total != run["frames"]:  # its range
+            # changed in the shot file since the run folder was written: the shot as planned
+            per_frame, left = run["seconds_per_frame"], max(planned_total - run["done"], 0)
+            info.update(total=planned_total,
+                        eta_seconds=per_frame * left if per_frame is not None else None)
     else:
         info["total"] = _frame_count(planned)
     try:
