@@ -408,6 +408,42 @@ def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, 
            "2)" in note
 
 
+def test_a_folder_that_recorded_an_unused_seed_and_tolerance_resumes(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path
+) -> None:
+    """Older versions took --seed with no start from noise and --tolerance with no frame
+    long enough for it, and recorded them: neither reached the frames, so such a folder
+    resumes by the command without them (now the only one accepted), byte for byte."""
+    out = tmp_path / "o.mp4"
+    args = ("render", clip, "-s", style, "-o", out, "--quality", "draft", "--size", "32",
+            "--iterations", "2,1", "--frames", "1:3")
+    code, _, err = cli(*args)
+    assert code == 0, err
+    run = RunFolder(default_workdir(out))
+    manifest = json.loads(run.manifest_path.read_text())
+    manifest["pixels"]["engine"]["seed"] = 5
+    manifest["pixels"]["engine"]["optimizer"]["tolerance"] = 0.01
+    run.manifest_path.write_text(json.dumps(manifest))
+    frames = {p: p.read_bytes() for p in run.frames_dir.glob("*.png")}
+    run.record_path(3).unlink()  # one frame to compute again
+    code, text, err = cli(*args)
+    assert code == 0, err
+    assert "1 computed now" in text
+    assert len(frames) == 3 and all(p.read_bytes() == b for p, b in frames.items())
+    engine = json.loads(run.manifest_path.read_text())["pixels"]["engine"]
+    assert (engine["seed"], engine["optimizer"]["tolerance"]) == (5, 0.01)
+    # a seed that reached the frames (a start from noise) is compared as before
+    noisy = tmp_path / "n.mp4"
+    code, _, err = cli("render", clip, "-s", style, "-o", noisy, "--quality", "draft", "--size",
+                       "32", "--iterations", "2,1", "--frames", "1:2", "--first-frame-init",
+                       "random", "--seed", "5")
+    assert code == 0, err
+    code, _, err = cli("render", clip, "-s", style, "-o", noisy, "--quality", "draft", "--size",
+                       "32", "--iterations", "2,1", "--frames", "1:2", "--first-frame-init",
+                       "random", "--seed", "6")
+    assert code == 6 and "engine differ" in err, err
+
+
 def test_a_tolerance_is_refused_where_no_frame_runs_long_enough_to_use_it(
     cli: Cli, clip: Path, style: Path, tmp_path: Path
 ) -> None:

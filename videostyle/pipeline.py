@@ -44,6 +44,7 @@ from . import (
 from . import flow as flowmod
 from .atomic import free_bytes, megabytes
 from .colormanage import ColourPlan
+from .config import OptimizerSettings
 from .errors import DiskFull, InputError, Interrupted, VideostyleError, opt
 from .networks import LossNetwork, resolve_precision, sha256_file
 from .optimize import ProgressCallback, check_compile
@@ -132,27 +133,50 @@ def _environment(device: torch.device, network: LossNetwork | None = None) -> di
 def _as_recorded(run: RunFolder, pixels: dict[str, Any]) -> dict[str, Any]:
     """``pixels`` with the values its run folder recorded for the settings that reach the
     pixels neither now nor in the recorded render (:func:`_inert`): a value that never
-    reached the frames does not stop them resuming. (Such values are dropped when settings
-    are resolved, and older versions recorded them as the preset gave them.)"""
+    reached the frames does not stop them resuming. (Such values are dropped, or refused
+    when typed, when settings are resolved; older versions recorded them as given.)"""
     inert = _inert(pixels)
     if not inert or not run.exists():
         return pixels
     old = run.read_manifest().get("pixels", {})
-    return {**pixels, **{key: old[key] for key in inert & _inert(old)}}
+    out = json.loads(json.dumps(pixels))  # nested values replaced below: a copy
+    for path in inert & _inert(old):
+        holder, recorded = out, old
+        for key in path[:-1]:
+            holder, recorded = holder[key], recorded[key]
+        holder[path[-1]] = recorded[path[-1]]
+    return out
 
 
-def _inert(pixels: dict[str, Any]) -> set[str]:
-    """The keys of ``pixels`` (a manifest's) whose values cannot reach the frames: the
-    long-term offsets of a render without a temporal term, and the later frames' init and
-    offsets of a chained single-pass render that passes its later frames through
-    (0 iterations)."""
-    if not isinstance(pixels.get("long_term"), list):
-        return set()
+def _inert(pixels: dict[str, Any]) -> set[tuple[str, ...]]:
+    """The settings (paths of keys) of ``pixels`` (a manifest's) whose values cannot reach
+    the frames:
+
+    - the long-term offsets of a render without a temporal term;
+    - the later frames' init and offsets of a chained single-pass render that passes its
+      later frames through (0 iterations);
+    - the seed where no frame starts from noise;
+    - the early-stop tolerance where no frame runs more than its window.
+    """
+    inert: set[tuple[str, ...]] = set()
     iterations = pixels.get("iterations")
-    if (isinstance(iterations, list) and iterations[1:] == [0] and "init" in pixels
-            and pixels.get("independent") is False and pixels.get("multipass") is None):
-        return {"init", "long_term"}
-    return {"long_term"} if pixels.get("temporal_weight") == 0 else set()
+    if isinstance(pixels.get("long_term"), list):
+        if (isinstance(iterations, list) and iterations[1:] == [0] and "init" in pixels
+                and pixels.get("independent") is False and pixels.get("multipass") is None):
+            inert |= {("init",), ("long_term",)}
+        elif pixels.get("temporal_weight") == 0:
+            inert.add(("long_term",))
+    engine, image = pixels.get("engine"), pixels.get("image")
+    if not isinstance(engine, dict) or not isinstance(image, dict):
+        return inert
+    if "random" not in (image.get("init"), pixels.get("init")) and "seed" in engine:
+        inert.add(("engine", "seed"))
+    optimizer = engine.get("optimizer")
+    window = OptimizerSettings.tolerance_window
+    if (isinstance(optimizer, dict) and "tolerance" in optimizer and isinstance(iterations, list)
+            and iterations and max(iterations) <= window):
+        inert.add(("engine", "optimizer", "tolerance"))
+    return inert
 
 
 #: Settings added after run folders were first written, each with the value that paints what
