@@ -116,6 +116,7 @@ def test_a_stylised_sequence_is_aligned_by_its_own_numbers(tmp_path: Path) -> No
     report = temporal_error(part, source, flow=str(tmp_path / "gt"))
     assert [f.frame for f in report.frames] == [5, 6]
     assert report.mean_masked < 1e-4
+    assert len(report.notes) == 1 and "its first frame is source frame 4" in report.notes[0]
     shifted = temporal_error(part, source, flow=str(tmp_path / "gt"), start=1)
     assert shifted.mean_masked > 100 * report.mean_masked  # misaligned: a large error
 

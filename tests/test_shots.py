@@ -277,6 +277,13 @@ def test_status_of_a_shot_whose_range_grew_counts_the_frames_as_planned(
     lines = out.splitlines()
     assert re.fullmatch(r"shot 1 \(a_%04d.png\): 2/3 frames, ETA \d+:\d\d", lines[0]), lines
     assert lines[1].startswith("1 shots: 0 done, 0 failed; 2/3 frames; ETA ")
+    # with a finished shot and one not started, the total's ETA is not known (not 0:00)
+    both = shot.replace('"out/a_%04d.png"\n', '"out/a_%04d.png"\nframes = "1:2"\n') + \
+        '[[shot]]\nsource = "seq2/g_%04d.png"\nstyle = "style.png"\noutput = "out/b.mp4"\n'
+    code, out, err = cli("status", write(scene / "s.toml", both))
+    assert code == 0, err
+    assert out.splitlines()[-1] == ("2 shots: 1 done, 0 failed; 2/5 frames; ETA not known "
+                                    "until a shot has rendered a frame")
 
 
 def test_without_farm_options_ray_is_never_imported(scene: Path, tmp_path: Path) -> None:

@@ -110,10 +110,14 @@ def test_an_atomic_write_gets_the_permissions_open_would_give(tmp_path: Path) ->
     render's frames from the rest of a farm's group); a replaced file keeps its own."""
     import os
 
-    mask = os.umask(0)
-    os.umask(mask)
-    write_bytes(tmp_path / "new.png", b"x")
-    assert (tmp_path / "new.png").stat().st_mode & 0o777 == 0o666 & ~mask
+    saved = os.umask(0o022)
+    try:
+        for mask, mode in ((0o022, 0o644), (0o007, 0o660)):
+            os.umask(mask)
+            write_bytes(tmp_path / f"new{mask}.png", b"x")
+            assert (tmp_path / f"new{mask}.png").stat().st_mode & 0o777 == mode
+    finally:
+        os.umask(saved)
     (tmp_path / "old.png").write_bytes(b"old")
     (tmp_path / "old.png").chmod(0o640)
     write_bytes(tmp_path / "old.png", b"new")

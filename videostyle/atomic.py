@@ -51,8 +51,11 @@ def write_bytes(path: Path, data: bytes, *, what: str = "file") -> None:
         if faults.disk_full():  # an injected full disk (tests)
             raise OSError(errno.ENOSPC, "No space left on device")
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        os.fchmod(fd, _mode(path))  # mkstemp's 0600 would hide the file from the group
         with os.fdopen(fd, "wb") as handle:
+            try:  # mkstemp's 0600 would hide the file from the group; best effort (some
+                os.fchmod(fd, _mode(path))  # network filesystems refuse chmod)
+            except OSError:
+                pass
             half = len(data) // 2
             handle.write(data[:half])
             if what in faults.WRITE_POINTS:
@@ -82,16 +85,21 @@ def _mode(path: Path) -> int:
     try:
         return stat.S_IMODE(path.stat().st_mode)
     except OSError:
-        return 0o666 & ~_UMASK
+        return 0o666 & ~_umask()
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process's umask, read from /proc where it can be (setting it to read it, the
+    only other way, changes it for every thread for a moment)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-_UMASK = _umask()  # read once, at import: setting it is process-wide
 
 
 def write_json(path: Path, obj: object, *, what: str = "file") -> None:

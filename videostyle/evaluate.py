@@ -47,6 +47,7 @@ class TemporalReport:
 
     frames: list[FrameError] = field(default_factory=list)
     flow: str = ""
+    notes: list[str] = field(default_factory=list)  # how the frames were aligned
 
     @property
     def mean_paper(self) -> float:
@@ -112,14 +113,20 @@ def flow_getter(
     return source.get, source.name
 
 
+def default_start(stylized: SourceInfo, source: SourceInfo) -> int:
+    """The source frame a stylised video's first frame shows when nobody says: a
+    sequence's own first number where the source has that frame (a render numbers its
+    output by the source's frames), else the source's first."""
+    numbered = stylized.kind == "sequence" and source.first <= stylized.first <= source.last
+    return stylized.first if numbered else source.first
+
+
 def _aligned(
     stylized: SourceInfo, source: SourceInfo, start: int | None
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(source frame number, stylised frame, source frame at the stylised size)."""
     size = (stylized.width, stylized.height)
-    if start is None:  # a render numbers a sequence by the source's frames
-        numbered = stylized.kind == "sequence" and source.first <= stylized.first <= source.last
-        start = stylized.first if numbered else source.first
+    start = default_start(stylized, source) if start is None else start
     end = start + stylized.n_frames - 1
     if stylized.n_frames < 2:
         raise InputError(
@@ -158,10 +165,17 @@ def temporal_error(
     """Temporal error of ``stylized`` with flow computed on ``source`` (or read from files).
 
     The stylised frame k (1-based) is aligned with source frame number ``start + k - 1``
-    (``start`` default: the source's first frame number);
+    (``start`` default: a stylised sequence's own first number where the source has that
+    frame, else the source's first frame number: see :func:`default_start`);
     ``warp`` is the resampling kernel of :func:`pair_error`.
     """
     report = TemporalReport()
+    if start is None:
+        start = default_start(stylized, source)
+        if start != source.first:
+            report.notes.append(
+                f"aligned by the stylised sequence's own numbers: its first frame is source "
+                f"frame {start}; pass {opt('start')} to align it otherwise")
     size = (stylized.width, stylized.height)
     kept: dict[int, np.ndarray] = {}
     getter: FlowGetter | None = None

@@ -90,9 +90,13 @@ def check(settings: FarmSettings) -> None:
 
 def _render_task(planned: Planned, index: int, threads: int, cwd: str, env: dict[str, str],
                  queue: Any) -> ShotOutcome:
-    """On a worker: one shot, with the driver's thread count, folder and environment."""
+    """On a worker: one shot, with the driver's thread count, folder and environment (a
+    colour configuration the driver does not set is not the worker's own either)."""
     import torch
 
+    for name in [k for k in os.environ if (k == "OCIO" or k.startswith("OCIO_"))
+                 and k not in env]:
+        del os.environ[name]
     os.environ.update(env)
     os.chdir(cwd)
     torch.set_num_threads(threads)

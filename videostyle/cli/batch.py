@@ -153,9 +153,10 @@ def shots_status(shot_file: Path) -> None:
     total_frames = sum(i["total"] or 0 for i in infos)
     left = sum(i["eta_seconds"] or 0 for i in infos)
     unknown = sum(i["eta_seconds"] is None and i["done"] != i["total"] for i in infos)
+    known = any(i["eta_seconds"] is not None and i["done"] != i["total"] for i in infos)
     if not unknown:
         eta = f"ETA {duration(left)} on one worker"
-    elif unknown == len(infos):
+    elif not known:
         eta = "ETA not known until a shot has rendered a frame"
     else:
         eta = (f"ETA at least {duration(left)} on one worker (not counting {unknown} "

@@ -36,8 +36,9 @@ PREVIEW_OPTIONS = (
           "the draft preset's first frame's]."),
     o.OPTIMIZER,
     *o.ENGINE_OPTIONS,
-    *(row for row in o.NETWORK_OPTIONS if row.name != "seed"),  # every variant starts
-    # from its content frame: no noise to seed
+    # every variant starts from its content frame (no noise to seed) and runs a preview's
+    # short budget (no early stop to tune): no --seed, no --tolerance
+    *(row for row in o.NETWORK_OPTIONS if row.name not in ("seed", "tolerance")),
     _ROWS["input_colorspace"],
     o.Opt("output_colorspace", str | None, None, "OpenColorIO colour space of the variants "
           "[default: the source's, or the sRGB color_picking role for EXR and managed "
@@ -97,18 +98,20 @@ def preview(ctx: typer.Context, **values: Any) -> None:
                                                  in zip(resolved, checked, strict=True)]):
             note(message)
         networks: dict[tuple[str, str, str, str], Any] = {}
-        images = []
+        images, warnings = [], []
         for index, (variant, (settings, _), checks) in enumerate(
                 zip(request.variants, resolved, checked, strict=True), start=1):
             e = settings.engine
             key = (e.network, e.pooling, e.padding, e.precision)
             if key not in networks:
                 networks[key] = network_for(e, weights=given.get("weights"), device=device)
-            for message in _render(settings, networks[key], device, checks, variant.key):
-                warn(message)
+            warnings.append(tuple(_render(settings, networks[key], device, checks,
+                                          variant.key)))
             images.append(Path(str(settings.output) % request.frame))
             if not quiet:
                 echo(f"variant {index}/{len(request.variants)} {variant.key}: {images[-1]}")
+        for message in _notes(request.variants, warnings):  # each once, as the notes
+            warn(message)
         sheet_of(request, images, columns=len(axes[-1]))
     flags = lambda name: as_flags(opt(name))  # noqa: E731
     for variant, image in zip(request.variants, images, strict=True):

@@ -163,6 +163,8 @@ def evaluate(
     with errors():  # frames are compared in pairs: a sequence's rate changes nothing here
         report = temporal_error(probe(stylized), probe(source), flow=flow, start=start,
                                 warp=plain(warp))
+    for message in report.notes:
+        note(message)
     if as_json:
         echo(json.dumps(report.as_dict(), indent=2))
         return
