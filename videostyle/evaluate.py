@@ -122,11 +122,10 @@ def default_start(stylized: SourceInfo, source: SourceInfo) -> int:
 
 
 def _aligned(
-    stylized: SourceInfo, source: SourceInfo, start: int | None
+    stylized: SourceInfo, source: SourceInfo, start: int
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """(source frame number, stylised frame, source frame at the stylised size)."""
     size = (stylized.width, stylized.height)
-    start = default_start(stylized, source) if start is None else start
     end = start + stylized.n_frames - 1
     if stylized.n_frames < 2:
         raise InputError(

@@ -699,7 +699,7 @@ def status(target: Path) -> dict[str, Any]:
         "last_frame": end,
         "seconds_per_frame": mean,
         "eta_seconds": eta,
-        "pass_steps": None if steps is None else steps[:2],
+        "steps": None if steps is None else steps[:2],  # passes or chunk frames
         "chunked": bool(manifest["pixels"].get("chunks")),
         "manifest": manifest,
         "running": running_holder(run.root),

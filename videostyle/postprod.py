@@ -71,7 +71,8 @@ def decode(info: SourceInfo, run: RunFolder, frames: list[int], size: tuple[int,
     wanted = set(missing)
     for plate in read_plates(info, start=missing[0], end=missing[-1], size=size):
         if plate.number in wanted:
-            working = colormanage.to_working(plan, _straight(info, plate, size))
+            coverage = _coverage(info, plate, size)
+            working = colormanage.to_working(plan, _straight(plate, coverage))
             write_image(run.content_path(plate.number), working, bit_depth=16)
 
 
@@ -83,9 +84,9 @@ def _coverage(info: SourceInfo, plate: Plate, size: tuple[int, int]) -> np.ndarr
     return _unit(_alpha(plate.alpha, size))[..., None]  # (h, w, 1)
 
 
-def _straight(info: SourceInfo, plate: Plate, size: tuple[int, int]) -> np.ndarray:
-    """The plate's colour, unpremultiplied where an EXR's alpha is above 0."""
-    a = _coverage(info, plate, size)
+def _straight(plate: Plate, a: np.ndarray | None) -> np.ndarray:
+    """The plate's colour, unpremultiplied where its coverage ``a`` (an EXR's alpha:
+    :func:`_coverage`) is above 0."""
     if a is None:
         return plate.rgb
     return np.where(a > 0, plate.rgb / np.where(a > 0, a, 1.0), plate.rgb).astype(np.float32)
@@ -121,10 +122,10 @@ def _finished(info: SourceInfo, run: RunFolder, frames: list[int], plan: ColourP
     for plate in read_plates(info, start=frames[0], end=frames[-1], size=size):
         stylised = read_image(run.frame_path(plate.number))
         content = read_image(run.content_path(plate.number))
-        straight = _straight(info, plate, size)
+        coverage = _coverage(info, plate, size)  # once: the colour and the finish use it
+        straight = _straight(plate, coverage)
         working = colormanage.to_working(plan, straight)
         alpha = _alpha(plate.alpha, size) if keep_alpha and plate.alpha is not None else None
-        coverage = _coverage(info, plate, size)
         if coverage is not None and alpha is not None and not exr:  # premultiplied -> straight
             out = colormanage.finished(plan, straight, working, content, stylised)
         else:

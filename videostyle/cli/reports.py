@@ -40,8 +40,8 @@ def status(
         f"frames {info['first_frame']}..{info['last_frame']}: {info['done']} done, "
         f"{info['left']} left"
     )
-    if info.get("pass_steps") is not None:
-        stored, steps = info["pass_steps"]
+    if info.get("steps") is not None:
+        stored, steps = info["steps"]
         eta = f"; ETA {duration(info['eta_seconds'])}" if info["eta_seconds"] is not None \
             else ""
         if info.get("chunked"):
