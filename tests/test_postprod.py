@@ -279,6 +279,63 @@ def test_start_timecode_carries_to_prores4444_and_h264(
     assert _timecode(tmp_path / "part.mp4") == "01:02:03:06"  # two frames later
 
 
+def _colour_summary(path: Path) -> str:
+    """ffmpeg's ``pix_fmt(range, matrix/primaries/transfer)`` of a video's stream."""
+    match = re.search(r"Video: .*?, (\w+\([^)]*\))", _summary(path))
+    assert match, _summary(path)
+    return match.group(1)
+
+
+def test_video_colour_tags_follow_the_output_colour_space(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    source = png_sequence(tmp_path / "src")
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "plain.mp4", *PASS)
+    assert code == 0 and "warning" not in err, err
+    assert "(tv, bt709, " in _colour_summary(tmp_path / "plain.mp4")  # all three tags
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "plain.mkv",
+                       "--codec", "ffv1", *PASS)
+    assert code == 0, err
+    assert "/bt709/bt709" in _colour_summary(tmp_path / "plain.mkv")  # RGB, tagged too
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "pq.mov", "--codec",
+                       "prores", "--output-colorspace", "Rec.2100-PQ - Display", *PASS)
+    assert code == 0 and "warning" not in err, err
+    assert "bt709/bt2020/smpte2084" in _colour_summary(tmp_path / "pq.mov")  # matrix as used
+    code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "cg.mp4",
+                       "--output-colorspace", "ACEScg", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "colour tags" in line]
+    assert len(warnings) == 1 and "primaries of ACEScg" in warnings[0], err
+    summary = _colour_summary(tmp_path / "cg.mp4")
+    assert "linear" in summary and "bt709/bt709" not in summary and "bt2020" not in summary
+
+
+def test_an_exr_plates_frame_rate_reaches_exr_frames_and_a_video(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    from fractions import Fraction
+
+    from videostyle.video import probe
+
+    folder = plates(tmp_path / "plate", n=3)
+    for file in sorted(folder.glob("*.exr")):
+        rgb, alpha, _ = read_exr(file)
+        write_exr(file, rgb, alpha, prefix="beauty.", attributes={
+            "colorInteropID": "lin_ap1_scene", "framesPerSecond": Fraction(25)})
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.exr", *PASS)
+    assert code == 0, err
+    assert Fraction(header(tmp_path / "o.1002.exr")["framesPerSecond"]) == 25
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.mp4",
+                       "--output-colorspace", "sRGB Encoded Rec.709 (sRGB)", *PASS)
+    assert code == 0, err
+    assert probe(tmp_path / "o.mp4").fps == 25
+    png = png_sequence(tmp_path / "src", n=2)
+    code, _, err = cli("render", png, "-s", style, "-o", tmp_path / "p.%04d.exr",
+                       "--fps", "24000/1001", *PASS)
+    assert code == 0, err
+    assert Fraction(header(tmp_path / "p.1001.exr")["framesPerSecond"]) == Fraction(24000, 1001)
+
+
 def test_crf_reaches_the_encoder_and_is_refused_with_another_codec(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:

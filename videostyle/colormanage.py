@@ -31,7 +31,7 @@ import numpy as np
 import PyOpenColorIO as ocio
 
 from .errors import InputError, opt
-from .video import SourceInfo
+from .video import ColourTags, SourceInfo
 
 BUILTIN_CONFIG = "ocio://default"
 WORKING_ROLE = "color_picking"
@@ -131,6 +131,32 @@ def plan(info: SourceInfo, input_colorspace: str | None,
               else default_input(info))
     target = colorspace(output_colorspace, "output_colorspace") if output_colorspace else source
     return ColourPlan(config_name(), source, working, target)
+
+
+#: ffmpeg's names of the primaries and transfers an OpenColorIO interop ID (``<transfer>_
+#: <primaries>_<scene|display>``, e.g. ``pq_rec2020_display``) can name in a video's tags.
+#: sRGB-encoded Rec.709 is tagged ``bt709`` throughout, as the plain path tags the frames
+#: it encodes and as players read a computer picture.
+VIDEO_PRIMARIES = {"rec709": "bt709", "rec2020": "bt2020", "p3d65": "smpte432",
+                   "p3dci": "smpte431"}
+VIDEO_TRANSFERS = {"srgb": "iec61966-2-1", "g22": "gamma22", "g28": "gamma28",
+                   "g24": "bt709", "lin": "linear", "pq": "smpte2084",
+                   "hlg": "arib-std-b67"}
+
+
+def video_tags(space: str) -> ColourTags:
+    """The primaries and transfer a video file names for colour space ``space`` (ffmpeg's
+    names), from the space's interop ID; None for what a video's tags cannot say (ACES
+    primaries, log encodings) or a config that gives no interop ID."""
+    found = config().getColorSpace(space)
+    interop = str(getattr(found, "getInteropID", lambda: "")() or "") if found else ""
+    parts = interop.split("_")
+    if len(parts) != 3:
+        return None, None
+    transfer, primaries = parts[0], parts[1]
+    if (transfer, primaries) == ("srgb", "rec709"):
+        return "bt709", "bt709"
+    return VIDEO_PRIMARIES.get(primaries), VIDEO_TRANSFERS.get(transfer)
 
 
 @lru_cache(maxsize=16)

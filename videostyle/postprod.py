@@ -13,18 +13,21 @@ the plate plus the stylisation's change in the output colour space (see
 :func:`videostyle.colormanage.finished`), with the alpha: unchanged when the render keeps
 the source's size, else resized (``INTER_AREA``). An EXR output keeps the source's pixel
 type, compression and layer prefix (half, :data:`~videostyle.video.exr.DEFAULT_COMPRESSION`
-and no prefix for other sources) and names its colour space in ``oiio:ColorSpace`` (and
-``colorInteropID`` when the config gives one). Alpha is carried as stored. An EXR's RGB is
-premultiplied by its alpha (OpenEXR's convention): the stylizer sees it unpremultiplied
-where alpha is above 0, and the stylisation's change is premultiplied by alpha before it
-is added to the plate; where alpha is 0 the source's RGB is kept (nothing is added to
-what is behind). PNG/TIFF/video alpha is straight and the RGB is used as it is.
+and no prefix for other sources), names its colour space in ``oiio:ColorSpace`` (and
+``colorInteropID`` when the config gives one) and its rate in ``framesPerSecond``. Alpha is
+carried as stored. An EXR's RGB is premultiplied by its alpha (OpenEXR's convention):
+the stylizer sees it unpremultiplied where alpha is above 0, and the stylisation's change
+is premultiplied by alpha before it is added to the plate; where alpha is 0 the source's
+RGB is kept (nothing is added to what is behind). PNG/TIFF/video alpha is straight and
+the RGB is used as it is. A video output names the output colour space in its colour tags
+where they can (:func:`videostyle.colormanage.video_tags`).
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,7 @@ from . import colormanage
 from .colormanage import ColourPlan
 from .errors import opt
 from .settings import RenderSettings
-from .video import SourceInfo, is_sequence_pattern, read_image, write_image
+from .video import ColourTags, SourceInfo, is_sequence_pattern, read_image, write_image
 from .video.exr import COMPRESSIONS, DEFAULT_COMPRESSION, timecode_attribute, write_exr
 from .video.outputs import ALPHA_CODECS
 from .video.plates import Plate, read_plates
@@ -147,10 +150,12 @@ def _exr_attributes(plan: ColourPlan) -> dict[str, Any]:
 
 def write_output(
     s: RenderSettings, info: SourceInfo, run: RunFolder, frames: list[int], plan: ColourPlan,
-    *, encode: Callable[[list[Path], bool], None], warn: Callable[[str], None],
+    *, encode: Callable[[list[Path], bool, ColourTags], None],
+    warn: Callable[[str], None],
 ) -> None:
     """Write the finished frames to ``s.output``: an EXR/PNG/TIFF sequence numbered as the
-    frames, or a video through ``encode(frame_files, alpha)``."""
+    frames, or a video through ``encode(frame_files, alpha, tags)``, ``tags`` naming the
+    output colour space's primaries and transfer (:func:`colormanage.video_tags`)."""
     sequence = is_sequence_pattern(str(s.output))
     suffix = Path(str(s.output)).suffix.lower()
     keep_alpha = info.alpha and (sequence or s.codec in ALPHA_CODECS)
@@ -164,7 +169,7 @@ def write_output(
     finished = _finished(info, run, frames, plan, keep_alpha, exr=suffix == ".exr")
     if suffix == ".exr":
         exr = info.exr
-        attributes = _exr_attributes(plan)
+        attributes = {**_exr_attributes(plan), "framesPerSecond": Fraction(info.fps)}
         for frame, rgb, alpha in finished:
             if info.timecode:
                 start = advance(info.timecode, info.fps, frame - info.first)
@@ -182,13 +187,27 @@ def write_output(
             write_image(str(s.output) % frame, rgb, bit_depth=s.bit_depth,
                         alpha=None if alpha is None else _unit(alpha))
         return
+    tags = _video_tags(s, plan, warn)
     with tempfile.TemporaryDirectory(prefix="finished-", dir=run.root) as folder:
         paths = []
         for frame, rgb, alpha in finished:
             path = Path(folder) / f"{frame:06d}.png"
             write_image(path, rgb, bit_depth=16, alpha=None if alpha is None else _unit(alpha))
             paths.append(path)
-        encode(paths, keep_alpha)
+        encode(paths, keep_alpha, tags)
+
+
+def _video_tags(s: RenderSettings, plan: ColourPlan,
+                warn: Callable[[str], None]) -> ColourTags:
+    """The video's colour tags for the output space; a warning names what they cannot say."""
+    primaries, transfer = colormanage.video_tags(plan.output)
+    missing = [what for what, tag in (("primaries", primaries), ("transfer", transfer))
+               if tag is None]
+    if missing:
+        warn(f"{s.output.name} cannot name the {' and '.join(missing)} of {plan.output} in "
+             "a video's colour tags: they are left unspecified; write an .exr sequence to "
+             "keep the colour space with the frames")
+    return primaries, transfer
 
 
 #: Video colour tags (matrix, primaries, transfer) taken as sRGB / Rec.709 without a word.

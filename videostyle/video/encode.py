@@ -33,6 +33,10 @@ from .streams import _has_audio
 
 log = logging.getLogger(__name__)
 
+ColourTags = tuple[str | None, str | None]
+"""A video's colour primaries and transfer in ffmpeg's names; None leaves one unspecified."""
+REC709_TAGS: ColourTags = ("bt709", "bt709")
+
 
 def write_sequence(
     frames: Sequence[Path], pattern: str, *, bit_depth: int = 8, start: int = 1
@@ -85,7 +89,7 @@ def encode_video(
     audio_start: float = 0.0,
     audio_duration: float | None = None,
     crf: int = 16,
-    timecode: str | None = None, alpha: bool = False,
+    timecode: str | None = None, alpha: bool = False, tags: ColourTags = REC709_TAGS,
 ) -> None:
     """Encode frame files into a video at an exact frame rate, optionally with audio.
 
@@ -97,23 +101,23 @@ def encode_video(
             ffmpeg succeeded, so it never exists half-written.
         fps: Exact frame rate, passed to ffmpeg as a rational (``30000/1001``) for input
             and output; MP4/MOV get a track time scale that represents it exactly.
-        codec: ``h264``: libx264, ``crf``, yuv420p, BT.709. Odd widths/heights are padded
-            to the next even number by repeating the last column/row, so a 47x33 input
-            gives a 48x34 video. ``prores``: ProRes 422 HQ (prores_ks profile 3,
-            yuv422p10le), ``.mov`` only. ``ffv1``: lossless FFV1 in RGB (``bgr0`` for 8-bit
-            frames, ``rgb48le`` for 16-bit), any size.
+        codec: ``h264``: libx264, ``crf``, yuv420p, BT.709 matrix; odd sizes padded by
+            repeating the last column/row (47x33 gives 48x34). ``prores``: ProRes 422 HQ
+            (profile 3, yuv422p10le), ``.mov`` only. ``ffv1``: lossless FFV1 in RGB
+            (``bgr0`` for 8-bit frames, ``rgb48le`` for 16-bit), any size.
         audio_source: File whose first audio stream is carried over (e.g. the source
             video). Ignored, with a log message, when it has no audio.
         audio_start: Seconds into ``audio_source`` where the output's audio begins (for
             a render of frames ``s..e`` of a source at ``fps``: ``(s - 1) / fps``).
         audio_duration: Seconds of audio to take; default and maximum: the video's
             duration ``len(frames) / fps``. Audio that runs out early is padded with
-            silence, so the audio track always lasts as long as the video and no video
-            frame is ever cut. AAC in MP4 (and with h264 in MOV/MKV), 16-bit PCM with
-            ProRes and FFV1.
+            silence, so no video frame is ever cut. AAC in MP4 (and with h264 in
+            MOV/MKV), 16-bit PCM with ProRes and FFV1.
         crf: libx264 constant rate factor (0-51, lower is better); h264 only.
         timecode: start timecode ``HH:MM:SS:FF`` for the file's metadata (``tmcd`` track).
         alpha: keep the RGBA frames' alpha (prores4444/prores4444xq, see _video_options).
+        tags: colour primaries and transfer for the file (ffmpeg's names, None: not
+            said); the YUV codecs' matrix is BT.709 whatever they are.
 
     Any decoding error in the frames or the audio makes ffmpeg stop (``-xerror``) rather
     than silently drop or repeat a frame. The finished file is read back and must hold
@@ -145,7 +149,7 @@ def encode_video(
             "-i", _link_frames(frames, Path(link_dir), frame_suffix),
             *audio,
             "-map", "0:v:0", *(["-map", "1:a:0"] if audio else []),
-            *_video_options(codec, width, height, depth, crf, alpha),
+            *_video_options(codec, width, height, depth, crf, alpha, tags),
             *(["-timecode", timecode] if timecode else []),
             "-r", _rate_text(rate), "-fps_mode", "cfr",
             *(_audio_options(codec, container, duration) if audio else []),
@@ -306,13 +310,19 @@ def _track_timescale(fps: Fraction) -> int:
     return numerator * max(1, math.ceil(10000 / numerator))
 
 
+def _tagged(chain: list[str], tags: ColourTags) -> str:
+    """The filter chain, ending by naming the colour primaries and transfer in the frames
+    (ffmpeg takes a video's colour tags from its frames, not from ``-color_primaries``)."""
+    names = [f"{key}={tag}" for key, tag in zip(("color_primaries", "color_trc"), tags,
+                                                strict=True) if tag]
+    return ",".join(chain + ([f"setparams={':'.join(names)}"] if names else []))
+
+
 def _video_options(
-    codec: str, width: int, height: int, depth: int, crf: int, alpha: bool = False
+    codec: str, width: int, height: int, depth: int, crf: int, alpha: bool = False,
+    tags: ColourTags = REC709_TAGS,
 ) -> list[str]:
-    bt709 = [
-        "-colorspace", "bt709", "-color_primaries", "bt709",
-        "-color_trc", "bt709", "-color_range", "tv",
-    ]  # fmt: skip
+    bt709 = ["-colorspace", "bt709", "-color_range", "tv"]  # the matrix to_yuv applies
     rgb = "gbrp16le" if depth > 8 else "gbrp"
     to_yuv = "scale=out_color_matrix=bt709:out_range=tv:flags=accurate_rnd+full_chroma_int"
     if codec == "h264":
@@ -325,27 +335,27 @@ def _video_options(
             ]
         chain += [to_yuv, "format=yuv420p"]
         return [
-            "-vf", ",".join(chain),
+            "-vf", _tagged(chain, tags),
             "-c:v", "libx264", "-preset", "medium", "-crf", str(int(crf)),
             "-pix_fmt", "yuv420p", *bt709,
         ]  # fmt: skip
     if codec in ("prores4444", "prores4444xq"):  # profile 4 / 5, 16-bit alpha when kept
         pix = "yuva444p10le" if alpha else "yuv444p10le"
         return [
-            "-vf", f"{to_yuv},format={pix}",
+            "-vf", _tagged([to_yuv, f"format={pix}"], tags),
             "-c:v", "prores_ks", "-profile:v", "4" if codec == "prores4444" else "5",
             "-vendor", "apl0", "-pix_fmt", pix, *(["-alpha_bits", "16"] if alpha else []),
             *bt709,
         ]  # fmt: skip
     if codec == "prores":
         return [
-            "-vf", f"{to_yuv},format=yuv422p10le",
+            "-vf", _tagged([to_yuv, "format=yuv422p10le"], tags),
             "-c:v", "prores_ks", "-profile:v", "3", "-vendor", "apl0",
             "-pix_fmt", "yuv422p10le", *bt709,
         ]  # fmt: skip
     pix_fmt = "rgb48le" if depth > 8 else "bgr0"
     return [
-        "-vf", f"format={pix_fmt}",
+        "-vf", _tagged([f"format={pix_fmt}"], tags),
         "-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1", "-pix_fmt", pix_fmt,
     ]  # fmt: skip
 

@@ -150,9 +150,12 @@ def timecode_attribute(text: str) -> Any:
 
 
 def _rate(value: Any) -> Fraction | None:
-    """A ``framesPerSecond`` rational attribute as a Fraction; None when absent or odd."""
+    """A ``framesPerSecond`` rational attribute as a Fraction (the binding reads it as one;
+    an object with ``n`` and ``d`` is taken too); None when absent or odd."""
     try:
-        rate = Fraction(int(value.n), int(value.d))
+        if hasattr(value, "n") and hasattr(value, "d"):
+            value = Fraction(int(value.n), int(value.d))
+        rate = Fraction(value.numerator, value.denominator)
     except (AttributeError, TypeError, ValueError, ZeroDivisionError):
         return None
     return rate if rate > 0 else None
