@@ -412,6 +412,26 @@ def test_second_ctrl_c_still_says_how_to_resume(
     assert "interrupted" in err
 
 
+@pytest.mark.slow
+def test_sigterm_stops_flow_cleanly_and_leaves_no_scratch(
+    env: dict[str, str], long_clip: Path, tmp_path: Path
+) -> None:
+    """A command without a render's stop flag (here ``flow``) still ends on SIGTERM as on
+    Ctrl-C: its scratch folder of panels is removed and it exits 143."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = start_cli({**env, "TMPDIR": str(scratch)}, "flow", long_clip, "-o",
+                     tmp_path / "flow.mp4", "--size", "160")
+    wait_for(proc, lambda: len(list(scratch.glob("videostyle-flow-*/*"))) >= 3)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "terminated" in err
+    assert list(scratch.iterdir()) == []
+    assert not (tmp_path / "flow.mp4").exists()
+    assert ffmpeg_in_session(proc.pid) == []
+
+
 # ---- 5. no ffmpeg outlives a render ------------------------------------------------------------
 
 

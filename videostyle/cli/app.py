@@ -8,6 +8,7 @@ non-zero exit code; so do usage errors (unknown options, bad values).
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,9 +69,20 @@ def _root(
         raise typer.Exit(0)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the command is so that its clean-ups (``finally``, context
+    managers) run; no ``except Exception`` takes it. ``render`` and ``batch`` install their
+    own handler: they stop after the iteration."""
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: one line on stderr for usage errors, exit codes kept."""
     logging.basicConfig(level=logging.WARNING, format="videostyle: %(message)s")
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = app(args=argv, standalone_mode=False)
     except click_exc.UsageError as exc:
@@ -79,6 +91,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except Terminated:
+        _print_error("terminated")
+        sys.exit(143)
     except (typer.Abort, KeyboardInterrupt):
         _print_error("interrupted")
         sys.exit(130)
