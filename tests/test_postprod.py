@@ -88,6 +88,48 @@ def test_acescg_half_plate_with_alpha_comes_back_as_it_went_in(
     assert np.abs(relit - read_exr(source / "plate.1001.exr")[0]).max() > 0.05
 
 
+def _windows(data: tuple[int, int, int, int], display: tuple[int, int, int, int]) -> dict:
+    return {"dataWindow": (np.array(data[:2], np.int32), np.array(data[2:], np.int32)),
+            "displayWindow": (np.array(display[:2], np.int32), np.array(display[2:], np.int32))}
+
+
+def _boxes(path: Path) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    found = header(path)
+    return tuple(tuple(int(v) for part in found[name] for v in part)  # type: ignore[return-value]
+                 for name in ("dataWindow", "displayWindow"))
+
+
+def test_an_overscan_plate_keeps_its_data_and_display_windows(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    """Overscan: the 64x40 data window starts at (-8, -4) around a 48x32 display window."""
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    data, display = (-8, -4, 55, 35), (0, 0, 47, 31)
+    for number in (1001, 1002):
+        write_exr(folder / f"plate.{number}.exr",
+                  (rng.random((40, 64, 3)) * 2).astype(np.float32), None,
+                  attributes={"colorInteropID": "lin_ap1_scene", **_windows(data, display)})
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.exr", *PASS)
+    assert code == 0, err
+    assert _boxes(tmp_path / "o.1002.exr") == (data, display)
+    rgb_in = read_exr(folder / "plate.1002.exr")[0]
+    assert ulps16(read_exr(tmp_path / "o.1002.exr")[0], rgb_in) == 0
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "half.%04d.exr",
+                       "--size", "32", *PASS)
+    assert code == 0, err
+    assert read_exr(tmp_path / "half.1001.exr")[0].shape == (20, 32, 3)
+    assert _boxes(tmp_path / "half.1001.exr") == ((-4, -2, 27, 17), (0, 0, 23, 15))
+    write_exr(folder / "plate.1002.exr", rgb_in, None,  # one frame's window moved
+              attributes={"colorInteropID": "lin_ap1_scene",
+                          **_windows((-7, -4, 56, 35), display)})
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "m.%04d.exr", *PASS)
+    assert code == 2
+    line = assert_one_error_line(err)
+    assert "plate.1002.exr" in line and "data window (-7, -4, 56, 35)" in line
+
+
 def test_premultiplied_exr_is_painted_where_it_covers_and_left_alone_where_not(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:

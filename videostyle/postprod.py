@@ -171,6 +171,8 @@ def write_output(
         exr = info.exr
         attributes = {**_exr_attributes(plan), "framesPerSecond": Fraction(info.fps)}
         for frame, rgb, alpha in finished:
+            if exr is not None:  # the plate's windows, for the pixels at their render size
+                attributes = {**attributes, **exr.windows_at(rgb.shape[1], rgb.shape[0])}
             if info.timecode:
                 start = advance(info.timecode, info.fps, frame - info.first)
                 attributes = {**attributes, "timeCode": timecode_attribute(start)}

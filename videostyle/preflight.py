@@ -42,6 +42,7 @@ from .video import (
     read_image,
 )
 from .video.images import channel_layout, conversion_notes, same_shape
+from .video.plates import check_windows
 from .workdir import RunFolder
 
 
@@ -212,6 +213,7 @@ def check_source(
     check_frame_size(f"the source {Path(info.path).name}", (info.width, info.height),
                      painted=False)
     check_frame_size("the render", size, painted=True)
+    check_windows(info, frames[0], frames[-1])  # an EXR sequence's frames line up
     source = (info.width, info.height)
     start = s.image.start_size if s.passes == 1 else None  # multi-pass: dropped, noted
     coarse = max(s.iterations) if s.independent else s.iterations[0]  # frames that run it

@@ -27,6 +27,7 @@ from videostyle.atomic import write_bytes
 from videostyle.errors import InputError, VideoError
 
 PixelType = Literal["half", "float"]
+Window = tuple[int, int, int, int]
 
 #: Compression names accepted for writing (OpenEXR's lossless ones), and the default.
 COMPRESSIONS = {
@@ -50,7 +51,10 @@ class ExrLayout:
     the lower-case OpenEXR name of a lossy one; ``colorspaces``: the values of
     :data:`COLORSPACE_ATTRIBUTES` present; ``extra``: channels that are not rendered;
     ``fps``: the ``framesPerSecond`` attribute; ``timecode``: the ``timeCode`` attribute
-    as ``HH:MM:SS:FF`` (``;`` before the frames when drop-frame).
+    as ``HH:MM:SS:FF`` (``;`` before the frames when drop-frame); ``data_window`` and
+    ``display_window``: ``(x0, y0, x1, y1)``, inclusive, as OpenEXR gives them (the pixels
+    are the data window's: ``width`` and ``height`` are its size; overscan or a crop puts
+    it elsewhere than the display window).
     """
 
     width: int
@@ -63,6 +67,29 @@ class ExrLayout:
     extra: tuple[str, ...] = ()
     fps: Fraction | None = None
     timecode: str | None = None
+    data_window: Window = (0, 0, 0, 0)
+    display_window: Window = (0, 0, 0, 0)
+
+    def windows_at(self, width: int, height: int) -> dict[str, Any]:
+        """The header's ``dataWindow`` and ``displayWindow`` for the pixels at
+        ``width`` x ``height``: as stored at the data window's own size, else both scaled
+        by the change of size (the display window by its edges, rounded)."""
+        fx, fy = width / self.width, height / self.height
+        x0, y0 = round(self.data_window[0] * fx), round(self.data_window[1] * fy)
+        d0, e0, d1, e1 = self.display_window
+        display = (round(d0 * fx), round(e0 * fy), round((d1 + 1) * fx) - 1,
+                   round((e1 + 1) * fy) - 1)
+        return {"dataWindow": _box((x0, y0, x0 + width - 1, y0 + height - 1)),
+                "displayWindow": _box(display)}
+
+
+def _box(window: Window) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array(window[:2], np.int32), np.array(window[2:], np.int32))
+
+
+def _window(value: Any) -> Window:
+    low, high = value
+    return int(low[0]), int(low[1]), int(high[0]), int(high[1])
 
 
 def _open(path: Path, header_only: bool) -> Any:
@@ -117,10 +144,10 @@ def _layout(exr: Any, path: Path) -> ExrLayout:
     prefix = _prefix(names, path)
     used = {prefix + c for c in "RGBA"}
     kinds = {name: channel.type() for name, channel in exr.channels().items()}
-    low, high = header["dataWindow"]
+    data = _window(header["dataWindow"])
     return ExrLayout(
-        width=int(high[0] - low[0] + 1),
-        height=int(high[1] - low[1] + 1),
+        width=data[2] - data[0] + 1,
+        height=data[3] - data[1] + 1,
         prefix=prefix,
         pixel_type="half" if kinds[prefix + "R"] == OpenEXR.HALF else "float",
         compression=_compression_name(header.get("compression")),
@@ -129,7 +156,15 @@ def _layout(exr: Any, path: Path) -> ExrLayout:
         extra=tuple(sorted(n for n in names if n not in used)),
         fps=_rate(header.get("framesPerSecond")),
         timecode=_timecode_text(header.get("timeCode")),
+        data_window=data,
+        display_window=_window(header.get("displayWindow", header["dataWindow"])),
     )
+
+
+def data_window(path: str | Path) -> Window:
+    """An EXR file's data window, from its header alone."""
+    path = Path(path)
+    return _window(_open(path, header_only=True).header()["dataWindow"])
 
 
 def _timecode_text(value: Any) -> str | None:

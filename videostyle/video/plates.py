@@ -11,11 +11,13 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Generator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .decode import _read_exact, check_range, read_frames
-from .exr import read_exr
+from .exr import Window, data_window, read_exr
 from .ffmpeg import _ff_path, _started, _wait_ok, ffmpeg_exe
 from .images import _imread_raw, _resize, _to_float_rgb, read_alpha
 from .probe import SourceInfo
@@ -54,12 +56,35 @@ def read_plates(
     for number in range(first, last + 1):
         file = files[number - info.first]
         if file.suffix.lower() == ".exr":
-            rgb, alpha, _ = read_exr(file)
+            rgb, alpha, stored = read_exr(file)
+            _check_window(info, number, file, stored.data_window)
         else:
             raw = _imread_raw(file)
             rgb = _to_float_rgb(raw) if raw.dtype != np.float32 else raw[..., ::-1]
             alpha = read_alpha(file) if info.alpha else None
         yield Plate(number, _resize(np.ascontiguousarray(rgb, np.float32), size), alpha)
+
+
+def check_windows(info: SourceInfo, start: int, end: int) -> None:
+    """Every EXR frame of ``start..end`` has the first frame's data window (headers only:
+    checked before any work; :func:`read_plates` checks each frame it reads again)."""
+    if info.exr is None:
+        return
+    files = list_sequence(info.path)
+    for number in range(start, end + 1):
+        file = files[number - info.first]
+        _check_window(info, number, file, data_window(file))
+
+
+def _check_window(info: SourceInfo, number: int, file: Path, window: Window) -> None:
+    """An EXR frame's data window is the first frame's (its pixels are placed by it)."""
+    if info.exr is not None and window != info.exr.data_window:
+        raise InputError(
+            f"frame {number} ({file.name}) has the data window {window}, the first frame "
+            f"{info.exr.data_window}; the frames of a sequence are rendered in one frame "
+            "of pixels: write the plates with one data window (their display window, or "
+            "the union of their data windows)"
+        )
 
 
 def _read_video_rgba(
