@@ -99,7 +99,7 @@ def _boxes(path: Path) -> tuple[tuple[int, ...], tuple[int, ...]]:
                  for name in ("dataWindow", "displayWindow"))
 
 
-def test_an_overscan_plate_keeps_its_data_and_display_windows(
+def test_an_overscan_anamorphic_plate_keeps_its_windows_and_pixel_aspect(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:
     """Overscan: the 64x40 data window starts at (-8, -4) around a 48x32 display window."""
@@ -110,10 +110,13 @@ def test_an_overscan_plate_keeps_its_data_and_display_windows(
     for number in (1001, 1002):
         write_exr(folder / f"plate.{number}.exr",
                   (rng.random((40, 64, 3)) * 2).astype(np.float32), None,
-                  attributes={"colorInteropID": "lin_ap1_scene", **_windows(data, display)})
+                  attributes={"colorInteropID": "lin_ap1_scene", "pixelAspectRatio": 2.0,
+                              **_windows(data, display)})
     code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.exr", *PASS)
     assert code == 0, err
+    assert [line for line in err.splitlines() if "anamorphic" in line], err
     assert _boxes(tmp_path / "o.1002.exr") == (data, display)
+    assert header(tmp_path / "o.1002.exr")["pixelAspectRatio"] == 2.0
     rgb_in = read_exr(folder / "plate.1002.exr")[0]
     assert ulps16(read_exr(tmp_path / "o.1002.exr")[0], rgb_in) == 0
     code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "half.%04d.exr",

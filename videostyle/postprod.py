@@ -172,7 +172,7 @@ def write_output(
         attributes = {**_exr_attributes(plan), "framesPerSecond": Fraction(info.fps)}
         for frame, rgb, alpha in finished:
             if exr is not None:  # the plate's windows, for the pixels at their render size
-                attributes = {**attributes, **exr.windows_at(rgb.shape[1], rgb.shape[0])}
+                attributes = {**attributes, **exr.geometry_at(rgb.shape[1], rgb.shape[0])}
             if info.timecode:
                 start = advance(info.timecode, info.fps, frame - info.first)
                 attributes = {**attributes, "timeCode": timecode_attribute(start)}
@@ -218,12 +218,17 @@ SDR_TAGS = {"bt709", "smpte170m", "bt470bg", "bt470m", "iec61966-2-1", "unknown"
 
 
 def source_warnings(s: RenderSettings, info: SourceInfo) -> list[str]:
-    """What of the source a render leaves out or assumes: an EXR's other channels, a
-    video's colour tags that are not Rec.709's (one line each)."""
+    """What of the source a render leaves out or assumes: an EXR's other channels, its
+    anamorphic pixels, a video's colour tags that are not Rec.709's (one line each)."""
     out = []
     if info.exr is not None and info.exr.extra:
         out.append(f"{info.path}: only {info.exr.prefix}R, G, B (and A) are rendered; the "
                    f"channels {', '.join(info.exr.extra)} are not written to the output")
+    if info.exr is not None and info.exr.pixel_aspect != 1.0:
+        squeeze = info.exr.pixel_aspect
+        out.append(f"{info.path} has pixels {squeeze:g} times as wide as high (anamorphic); "
+                   f"the strokes are painted on the stored pixels, so they look {squeeze:g} "
+                   "times as wide where the plate is shown unsqueezed")
     tags = set((info.color_tags or "").split("/")) - {""}
     if not s.input_colorspace and tags - SDR_TAGS:
         out.append(f"{info.path} is tagged {info.color_tags}; its RGB is taken as Rec.709 / "

@@ -54,7 +54,8 @@ class ExrLayout:
     as ``HH:MM:SS:FF`` (``;`` before the frames when drop-frame); ``data_window`` and
     ``display_window``: ``(x0, y0, x1, y1)``, inclusive, as OpenEXR gives them (the pixels
     are the data window's: ``width`` and ``height`` are its size; overscan or a crop puts
-    it elsewhere than the display window).
+    it elsewhere than the display window); ``pixel_aspect``: ``pixelAspectRatio`` (2.0
+    for a 2x anamorphic plate, stored squeezed).
     """
 
     width: int
@@ -69,9 +70,11 @@ class ExrLayout:
     timecode: str | None = None
     data_window: Window = (0, 0, 0, 0)
     display_window: Window = (0, 0, 0, 0)
+    pixel_aspect: float = 1.0
 
-    def windows_at(self, width: int, height: int) -> dict[str, Any]:
-        """The header's ``dataWindow`` and ``displayWindow`` for the pixels at
+    def geometry_at(self, width: int, height: int) -> dict[str, Any]:
+        """The header's ``dataWindow``, ``displayWindow`` (and ``pixelAspectRatio``, which
+        a size that keeps the frame's shape keeps) for the pixels at
         ``width`` x ``height``: as stored at the data window's own size, else both scaled
         by the change of size (the display window by its edges, rounded)."""
         fx, fy = width / self.width, height / self.height
@@ -80,7 +83,7 @@ class ExrLayout:
         display = (round(d0 * fx), round(e0 * fy), round((d1 + 1) * fx) - 1,
                    round((e1 + 1) * fy) - 1)
         return {"dataWindow": _box((x0, y0, x0 + width - 1, y0 + height - 1)),
-                "displayWindow": _box(display)}
+                "displayWindow": _box(display), "pixelAspectRatio": self.pixel_aspect}
 
 
 def _box(window: Window) -> tuple[np.ndarray, np.ndarray]:
@@ -158,6 +161,7 @@ def _layout(exr: Any, path: Path) -> ExrLayout:
         timecode=_timecode_text(header.get("timeCode")),
         data_window=data,
         display_window=_window(header.get("displayWindow", header["dataWindow"])),
+        pixel_aspect=float(header.get("pixelAspectRatio", 1.0)),
     )
 
 
