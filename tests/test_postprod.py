@@ -133,6 +133,31 @@ def test_an_overscan_anamorphic_plate_keeps_its_windows_and_pixel_aspect(
     assert "plate.1002.exr" in line and "data window (-7, -4, 56, 35)" in line
 
 
+def test_an_anamorphic_video_keeps_its_pixel_aspect_in_video_and_exr(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    from videostyle.video import probe
+
+    clip = tmp_path / "anamorphic.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate=24",
+               "-frames:v", "2", "-vf", "setsar=2/1", "-c:v", "libx264", "-pix_fmt",
+               "yuv420p", str(clip))
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.mp4", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "anamorphic" in line]
+    assert len(warnings) == 1 and "2 times as wide" in warnings[0], err
+    assert "[SAR 2:1 " in _summary(tmp_path / "o.mp4")
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "e.%04d.exr", *PASS)
+    assert code == 0, err
+    assert header(tmp_path / "e.0001.exr")["pixelAspectRatio"] == 2.0
+    code, _, err = cli("render", tmp_path / "e.%04d.exr", "-s", style, "-o",
+                       tmp_path / "back.mov", "--codec", "prores", "--output-colorspace",
+                       "sRGB Encoded Rec.709 (sRGB)", *PASS)
+    assert code == 0, err
+    assert "SAR 2:1 " in _summary(tmp_path / "back.mov")  # from the EXR's header
+    assert probe(tmp_path / "back.mov").pixel_aspect == 2  # ProRes prints it unbracketed
+
+
 def test_premultiplied_exr_is_painted_where_it_covers_and_left_alone_where_not(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:

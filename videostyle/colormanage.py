@@ -31,7 +31,7 @@ import numpy as np
 import PyOpenColorIO as ocio
 
 from .errors import InputError, opt
-from .video import ColourTags, SourceInfo
+from .video import SourceInfo
 
 BUILTIN_CONFIG = "ocio://default"
 WORKING_ROLE = "color_picking"
@@ -144,7 +144,7 @@ VIDEO_TRANSFERS = {"srgb": "iec61966-2-1", "g22": "gamma22", "g28": "gamma28",
                    "hlg": "arib-std-b67"}
 
 
-def video_tags(space: str) -> ColourTags:
+def video_tags(space: str) -> tuple[str | None, str | None]:
     """The primaries and transfer a video file names for colour space ``space`` (ffmpeg's
     names), from the space's interop ID; None for what a video's tags cannot say (ACES
     primaries, log encodings) or a config that gives no interop ID."""

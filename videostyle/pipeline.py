@@ -53,9 +53,8 @@ from .settings import RenderSettings
 from .stylize import prepare_styles, to_image
 from .stylizer import FrameJob, FrameResult, OptimizingStylizer, Stylizer
 from .video import (
-    REC709_TAGS,
-    ColourTags,
     SourceInfo,
+    VideoTags,
     check_range,
     encode_video,
     fit_size,
@@ -521,7 +520,7 @@ class Renderer:
         self._encode_video(info, frames, paths, False)
 
     def _encode_video(self, info: SourceInfo, frames: list[int], paths: list[Path],
-                      alpha: bool, tags: ColourTags = REC709_TAGS) -> None:
+                      alpha: bool, tags: VideoTags | None = None) -> None:
         encode_video(
             paths,
             self.s.output,
@@ -534,7 +533,7 @@ class Renderer:
             timecode=advance(info.timecode, info.fps, frames[0] - info.first)
             if info.timecode else None,
             alpha=alpha,
-            tags=tags,
+            tags=tags or VideoTags(pixel_aspect=info.pixel_aspect),
         )
 
 def _within_memory(chain: Callable[[jobs.RenderContext], int], ctx: jobs.RenderContext,

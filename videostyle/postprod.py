@@ -38,7 +38,7 @@ from . import colormanage
 from .colormanage import ColourPlan
 from .errors import opt
 from .settings import RenderSettings
-from .video import ColourTags, SourceInfo, is_sequence_pattern, read_image, write_image
+from .video import SourceInfo, VideoTags, is_sequence_pattern, read_image, write_image
 from .video.exr import COMPRESSIONS, DEFAULT_COMPRESSION, timecode_attribute, write_exr
 from .video.outputs import ALPHA_CODECS
 from .video.plates import Plate, read_plates
@@ -150,12 +150,13 @@ def _exr_attributes(plan: ColourPlan) -> dict[str, Any]:
 
 def write_output(
     s: RenderSettings, info: SourceInfo, run: RunFolder, frames: list[int], plan: ColourPlan,
-    *, encode: Callable[[list[Path], bool, ColourTags], None],
+    *, encode: Callable[[list[Path], bool, VideoTags], None],
     warn: Callable[[str], None],
 ) -> None:
     """Write the finished frames to ``s.output``: an EXR/PNG/TIFF sequence numbered as the
     frames, or a video through ``encode(frame_files, alpha, tags)``, ``tags`` naming the
-    output colour space's primaries and transfer (:func:`colormanage.video_tags`)."""
+    output colour space's primaries and transfer (:func:`colormanage.video_tags`) and the
+    source's pixel aspect."""
     sequence = is_sequence_pattern(str(s.output))
     suffix = Path(str(s.output)).suffix.lower()
     keep_alpha = info.alpha and (sequence or s.codec in ALPHA_CODECS)
@@ -169,7 +170,8 @@ def write_output(
     finished = _finished(info, run, frames, plan, keep_alpha, exr=suffix == ".exr")
     if suffix == ".exr":
         exr = info.exr
-        attributes = {**_exr_attributes(plan), "framesPerSecond": Fraction(info.fps)}
+        attributes = {**_exr_attributes(plan), "framesPerSecond": Fraction(info.fps),
+                      "pixelAspectRatio": float(info.pixel_aspect)}
         for frame, rgb, alpha in finished:
             if exr is not None:  # the plate's windows, for the pixels at their render size
                 attributes = {**attributes, **exr.geometry_at(rgb.shape[1], rgb.shape[0])}
@@ -189,7 +191,7 @@ def write_output(
             write_image(str(s.output) % frame, rgb, bit_depth=s.bit_depth,
                         alpha=None if alpha is None else _unit(alpha))
         return
-    tags = _video_tags(s, plan, warn)
+    tags = _video_tags(s, info, plan, warn)
     with tempfile.TemporaryDirectory(prefix="finished-", dir=run.root) as folder:
         paths = []
         for frame, rgb, alpha in finished:
@@ -199,8 +201,8 @@ def write_output(
         encode(paths, keep_alpha, tags)
 
 
-def _video_tags(s: RenderSettings, plan: ColourPlan,
-                warn: Callable[[str], None]) -> ColourTags:
+def _video_tags(s: RenderSettings, info: SourceInfo, plan: ColourPlan,
+                warn: Callable[[str], None]) -> VideoTags:
     """The video's colour tags for the output space; a warning names what they cannot say."""
     primaries, transfer = colormanage.video_tags(plan.output)
     missing = [what for what, tag in (("primaries", primaries), ("transfer", transfer))
@@ -209,7 +211,7 @@ def _video_tags(s: RenderSettings, plan: ColourPlan,
         warn(f"{s.output.name} cannot name the {' and '.join(missing)} of {plan.output} in "
              "a video's colour tags: they are left unspecified; write an .exr sequence to "
              "keep the colour space with the frames")
-    return primaries, transfer
+    return VideoTags(primaries, transfer, info.pixel_aspect)
 
 
 #: Video colour tags (matrix, primaries, transfer) taken as sRGB / Rec.709 without a word.
@@ -224,11 +226,11 @@ def source_warnings(s: RenderSettings, info: SourceInfo) -> list[str]:
     if info.exr is not None and info.exr.extra:
         out.append(f"{info.path}: only {info.exr.prefix}R, G, B (and A) are rendered; the "
                    f"channels {', '.join(info.exr.extra)} are not written to the output")
-    if info.exr is not None and info.exr.pixel_aspect != 1.0:
-        squeeze = info.exr.pixel_aspect
-        out.append(f"{info.path} has pixels {squeeze:g} times as wide as high (anamorphic); "
-                   f"the strokes are painted on the stored pixels, so they look {squeeze:g} "
-                   "times as wide where the plate is shown unsqueezed")
+    if info.pixel_aspect != 1:
+        squeeze = float(info.pixel_aspect)
+        out.append(f"{info.path} has pixels {squeeze:.4g} times as wide as high "
+                   f"(anamorphic); the strokes are painted on the stored pixels, so they look "
+                   f"{squeeze:.4g} times as wide where it is shown unsqueezed")
     tags = set((info.color_tags or "").split("/")) - {""}
     if not s.input_colorspace and tags - SDR_TAGS:
         out.append(f"{info.path} is tagged {info.color_tags}; its RGB is taken as Rec.709 / "

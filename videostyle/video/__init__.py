@@ -43,7 +43,7 @@ from __future__ import annotations
 import cv2 as cv2
 
 from .decode import check_range, read_frames
-from .encode import REC709_TAGS, ColourTags, encode_video, write_sequence
+from .encode import VideoTags, encode_video, write_sequence
 from .ffmpeg import ffmpeg_exe
 from .images import IMAGE_SUFFIXES, fit_size, read_image, write_image
 from .outputs import CODECS, check_output, check_output_is_not_input
@@ -57,8 +57,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "SourceInfo",
     "encode_video",
-    "ColourTags",
-    "REC709_TAGS",
+    "VideoTags",
     "ffmpeg_exe",
     "fit_size",
     "is_sequence_pattern",

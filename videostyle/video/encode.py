@@ -14,6 +14,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -33,9 +34,15 @@ from .streams import _has_audio
 
 log = logging.getLogger(__name__)
 
-ColourTags = tuple[str | None, str | None]
-"""A video's colour primaries and transfer in ffmpeg's names; None leaves one unspecified."""
-REC709_TAGS: ColourTags = ("bt709", "bt709")
+
+@dataclass(frozen=True)
+class VideoTags:
+    """How a video file says its pictures are shown: colour primaries and transfer in
+    ffmpeg's names (None leaves one unspecified) and the pixels' aspect ratio."""
+
+    primaries: str | None = "bt709"
+    transfer: str | None = "bt709"
+    pixel_aspect: Fraction = Fraction(1)
 
 
 def write_sequence(
@@ -89,7 +96,7 @@ def encode_video(
     audio_start: float = 0.0,
     audio_duration: float | None = None,
     crf: int = 16,
-    timecode: str | None = None, alpha: bool = False, tags: ColourTags = REC709_TAGS,
+    timecode: str | None = None, alpha: bool = False, tags: VideoTags = VideoTags(),
 ) -> None:
     """Encode frame files into a video at an exact frame rate, optionally with audio.
 
@@ -116,8 +123,8 @@ def encode_video(
         crf: libx264 constant rate factor (0-51, lower is better); h264 only.
         timecode: start timecode ``HH:MM:SS:FF`` for the file's metadata (``tmcd`` track).
         alpha: keep the RGBA frames' alpha (prores4444/prores4444xq, see _video_options).
-        tags: colour primaries and transfer for the file (ffmpeg's names, None: not
-            said); the YUV codecs' matrix is BT.709 whatever they are.
+        tags: colour primaries, transfer and pixel aspect for the file; the YUV codecs'
+            matrix is BT.709 whatever the primaries are.
 
     Any decoding error in the frames or the audio makes ffmpeg stop (``-xerror``) rather
     than silently drop or repeat a frame. The finished file is read back and must hold
@@ -310,17 +317,21 @@ def _track_timescale(fps: Fraction) -> int:
     return numerator * max(1, math.ceil(10000 / numerator))
 
 
-def _tagged(chain: list[str], tags: ColourTags) -> str:
-    """The filter chain, ending by naming the colour primaries and transfer in the frames
-    (ffmpeg takes a video's colour tags from its frames, not from ``-color_primaries``)."""
-    names = [f"{key}={tag}" for key, tag in zip(("color_primaries", "color_trc"), tags,
-                                                strict=True) if tag]
-    return ",".join(chain + ([f"setparams={':'.join(names)}"] if names else []))
+def _tagged(chain: list[str], tags: VideoTags) -> str:
+    """The filter chain, ending by naming the colour primaries, the transfer and the pixel
+    aspect in the frames (ffmpeg takes a video's tags from its frames, not from
+    ``-color_primaries``)."""
+    names = [f"{key}={tag}" for key, tag in (("color_primaries", tags.primaries),
+                                             ("color_trc", tags.transfer)) if tag]
+    aspect = tags.pixel_aspect
+    return ",".join(chain + ([f"setparams={':'.join(names)}"] if names else [])
+                    + ([f"setsar={aspect.numerator}/{aspect.denominator}"] if aspect != 1
+                       else []))
 
 
 def _video_options(
     codec: str, width: int, height: int, depth: int, crf: int, alpha: bool = False,
-    tags: ColourTags = REC709_TAGS,
+    tags: VideoTags = VideoTags(),
 ) -> list[str]:
     bt709 = ["-colorspace", "bt709", "-color_range", "tv"]  # the matrix to_yuv applies
     rgb = "gbrp16le" if depth > 8 else "gbrp"

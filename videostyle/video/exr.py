@@ -73,8 +73,7 @@ class ExrLayout:
     pixel_aspect: float = 1.0
 
     def geometry_at(self, width: int, height: int) -> dict[str, Any]:
-        """The header's ``dataWindow``, ``displayWindow`` (and ``pixelAspectRatio``, which
-        a size that keeps the frame's shape keeps) for the pixels at
+        """The header's ``dataWindow`` and ``displayWindow`` for the pixels at
         ``width`` x ``height``: as stored at the data window's own size, else both scaled
         by the change of size (the display window by its edges, rounded)."""
         fx, fy = width / self.width, height / self.height
@@ -83,7 +82,7 @@ class ExrLayout:
         display = (round(d0 * fx), round(e0 * fy), round((d1 + 1) * fx) - 1,
                    round((e1 + 1) * fy) - 1)
         return {"dataWindow": _box((x0, y0, x0 + width - 1, y0 + height - 1)),
-                "displayWindow": _box(display), "pixelAspectRatio": self.pixel_aspect}
+                "displayWindow": _box(display)}
 
 
 def _box(window: Window) -> tuple[np.ndarray, np.ndarray]:

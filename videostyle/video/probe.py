@@ -76,6 +76,9 @@ class SourceInfo:
         color_tags: A video's colour tags as ffmpeg prints them after the pixel format
             (``bt709``, or ``matrix/primaries/transfer`` such as
             ``bt2020nc/bt2020/smpte2084``); None when untagged, and for sequences.
+        pixel_aspect: How much wider than high a pixel is shown: a video's sample aspect
+            ratio (``[SAR 2:1 ...]``), an EXR's ``pixelAspectRatio``; 1 for square pixels
+            and for other sequences.
     """
 
     path: Path
@@ -93,6 +96,7 @@ class SourceInfo:
     exr: ExrLayout | None = None
     timecode: str | None = None
     color_tags: str | None = None
+    pixel_aspect: Fraction = Fraction(1)
 
     @property
     def last(self) -> int:
@@ -207,7 +211,21 @@ def _probe_video(path: Path) -> SourceInfo:
         timecode=_timecode(err),
         color_tags=_color_tags(video.text, video.pix_fmt),
         alpha=bool(video.pix_fmt and _ALPHA_FORMATS.match(video.pix_fmt)),
+        pixel_aspect=_sample_aspect(video.text, turned=width != video.width),
     )
+
+
+_SAR = re.compile(r"\bSAR (\d+):(\d+) DAR")  # "[SAR 2:1 DAR 3:1]", or unbracketed
+
+
+def _sample_aspect(text: str, *, turned: bool) -> Fraction:
+    """A video stream's sample aspect ratio (``SAR 2:1 DAR 3:1``), inverted for a stream
+    turned a quarter; 1 when absent or unknown (``0:1``)."""
+    match = _SAR.search(text)
+    if match is None or int(match.group(1)) == 0 or int(match.group(2)) == 0:
+        return Fraction(1)
+    sar = Fraction(int(match.group(1)), int(match.group(2)))
+    return 1 / sar if turned else sar
 
 
 #: ffmpeg pixel formats with an alpha channel.
@@ -264,6 +282,8 @@ def _probe_sequence(path: Path, fps: Fraction | None) -> SourceInfo:
         alpha=alpha,
         exr=exr,
         timecode=exr.timecode if exr is not None else None,
+        pixel_aspect=Fraction(exr.pixel_aspect).limit_denominator(10_000) if exr is not None
+        else Fraction(1),
     )
 
 
