@@ -581,6 +581,46 @@ def test_preview_checks_every_variant_before_the_first_renders(
     assert list((tmp_path / "s.preview").glob("*.png")) == []  # the first variant too
 
 
+def _with_dpx_headers(path: Path, rate: float, timecode: int) -> None:
+    """Give an ffmpeg-written DPX (generic and image headers only) the film and
+    television headers, with a frame rate and a packed-BCD timecode (SMPTE 268M)."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    order = "<" if data[:4] == b"XPDS" else ">"
+    assert struct.unpack_from(order + "I", data, 4)[0] == 1664  # the pixels follow
+    extra = bytearray(b"\xff" * 384)  # undefined, as the standard fills them
+    struct.pack_into(order + "f", extra, 1724 - 1664, rate)
+    struct.pack_into(order + "I", extra, 1920 - 1664, timecode)
+    data[1664:1664] = extra
+    for offset, value in ((4, 2048), (16, len(data)), (28, 384), (808, 2048)):
+        struct.pack_into(order + "I", data, offset, value)  # pixels, size, industry size
+    path.write_bytes(bytes(data))
+
+
+def test_a_dpx_headers_rate_and_timecode_reach_the_video(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    from videostyle.video import probe
+
+    folder = tmp_path / "dpx"
+    folder.mkdir()
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate=25",
+               "-frames:v", "3", "-c:v", "dpx", "-pix_fmt", "gbrp10le", "-start_number", "1001",
+               str(folder / "d.%04d.dpx"))
+    for k, file in enumerate(sorted(folder.glob("*.dpx"))):
+        _with_dpx_headers(file, 25.0, 0x10000000 + k)  # 10:00:00:0k
+    code, _, err = cli("render", folder / "d.%04d.dpx", "-s", style, "-o", tmp_path / "o.mov",
+                       "--codec", "prores", "--frames", "1002:1003", *PASS)
+    assert code == 0, err
+    assert probe(tmp_path / "o.mov").fps == 25
+    assert _timecode(tmp_path / "o.mov") == "10:00:00:01"
+    code, _, err = cli("render", folder / "d.%04d.dpx", "-s", style, "-o", tmp_path / "p.mov",
+                       "--codec", "prores", "--fps", "24", *PASS)  # what is typed wins
+    assert code == 0, err
+    assert probe(tmp_path / "p.mov").fps == 24
+
+
 def test_a_10bit_dpx_sequence_keeps_its_levels(cli: Cli, tmp_path: Path, style: Path) -> None:
     folder = tmp_path / "dpx"
     folder.mkdir()

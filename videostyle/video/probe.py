@@ -21,6 +21,7 @@ import numpy as np
 
 from videostyle.errors import InputError
 
+from .dpx import dpx_timing
 from .exr import ExrLayout, layout
 from .ffmpeg import _ff_path, _ffmpeg_message, _run_capture
 from .images import (
@@ -254,7 +255,8 @@ def _timecode(stderr: str) -> str | None:
 
 
 def _probe_sequence(path: Path, fps: Fraction | None) -> SourceInfo:
-    """``fps``: the rate given, else an EXR's ``framesPerSecond``, else 24."""
+    """``fps``: the rate given, else an EXR's ``framesPerSecond`` or a DPX header's frame
+    rate, else 24. The timecode: an EXR's ``timeCode``, a DPX header's."""
     numbered = sequence_frames(path)
     files = [file for _, file in numbered]
     exr = layout(files[0]) if files[0].suffix.lower() == ".exr" else None
@@ -266,6 +268,9 @@ def _probe_sequence(path: Path, fps: Fraction | None) -> SourceInfo:
         height, width = first.shape[:2]
         bit_depth = 16 if first.dtype != np.uint8 else 8
         alpha = read_alpha(files[0]) is not None
+    dpx_rate, dpx_timecode = (dpx_timing(files[0]) if files[0].suffix.lower() == ".dpx"
+                              else (None, None))
+    fps = fps or dpx_rate
     return SourceInfo(
         path=path,
         kind="sequence",
@@ -281,7 +286,7 @@ def _probe_sequence(path: Path, fps: Fraction | None) -> SourceInfo:
                                      channel_layout(files[0])[0], False)),
         alpha=alpha,
         exr=exr,
-        timecode=exr.timecode if exr is not None else None,
+        timecode=exr.timecode if exr is not None else dpx_timecode,
         pixel_aspect=Fraction(exr.pixel_aspect).limit_denominator(10_000) if exr is not None
         else Fraction(1),
     )
