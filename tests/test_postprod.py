@@ -18,6 +18,7 @@ import OpenEXR
 import pytest
 from clips import FFMPEG, assert_one_error_line, make_style, run_ffmpeg
 
+from videostyle.video import read_image
 from videostyle.video.exr import read_exr, write_exr
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -463,6 +464,31 @@ def test_exr_without_rgb_is_refused_in_one_line(cli: Cli, tmp_path: Path, style:
     assert code == 2
     line = assert_one_error_line(err)
     assert "R, G and B" in line and "Y, Z" in line
+
+
+def test_a_plain_render_is_finished_as_exr_without_computing_its_frames_again(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={SIZE[0]}x{SIZE[1]}:rate=24",
+               "-frames:v", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip))
+    look = ("--quality", "draft", "--iterations", "3", "--workdir", tmp_path / "run")
+    code, out, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.mp4", *look)
+    assert code == 0 and "2 computed now" in out, err
+    code, out, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.%04d.exr", *look)
+    assert code == 0 and "0 computed now" in out, err
+    painted = read_image(tmp_path / "run" / "frames" / "000002.png")
+    finished = read_exr(tmp_path / "o.0002.exr")[0]  # sRGB, as the source: the frame itself
+    assert np.abs(finished - painted).max() < 2 / 255
+    assert np.abs(painted - read_image(tmp_path / "run" / "content" / "000002.png")).max() > 0.1
+    code, out, err = cli("render", clip, "-s", style, "-o", tmp_path / "lin.mov", "--codec",
+                         "prores", "--output-colorspace", "Linear Rec.709 (sRGB)", *look)
+    assert code == 0 and "0 computed now" in out, err
+    code, out, err = cli("render", clip, "-s", style, "-o", tmp_path / "p.mp4", *look)
+    assert code == 0 and "0 computed now" in out, err
+    code, out, err = cli("render", clip, "-s", style, "-o", tmp_path / "q.mp4",
+                         "--iterations", "4", *look[:2], *look[4:])
+    assert code != 0 and "--restart" in err  # a setting that paints still refuses
 
 
 def test_a_video_tagged_other_than_rec709_is_named_once(

@@ -145,7 +145,10 @@ def _as_recorded(run: RunFolder, pixels: dict[str, Any]) -> dict[str, Any]:
         holder, recorded = out, old
         for key in path[:-1]:
             holder, recorded = holder[key], recorded[key]
-        holder[path[-1]] = recorded[path[-1]]
+        if path[-1] in recorded:
+            holder[path[-1]] = recorded[path[-1]]
+        else:  # a plain render's folder has no colour plan
+            holder.pop(path[-1], None)
     return out
 
 
@@ -157,9 +160,17 @@ def _inert(pixels: dict[str, Any]) -> set[tuple[str, ...]]:
     - the later frames' init and offsets of a chained single-pass render that passes its
       later frames through (0 iterations);
     - the seed where no frame starts from noise;
-    - the early-stop tolerance where no frame runs more than its window.
+    - the early-stop tolerance where no frame runs more than its window;
+    - the colour plan (none on the plain path) where the plates need no conversion into the
+      working space: an sRGB source's content frames are its decoded frames either way, so
+      a plain render resumes into a colour-managed finish (an EXR output, another
+      ``--output-colorspace``) and back.
     """
     inert: set[tuple[str, ...]] = set()
+    colour = pixels.get("colour")
+    if colour is None or (isinstance(colour, dict) and colour.get("input") == colour.get(
+            "working")):
+        inert.add(("colour",))
     iterations = pixels.get("iterations")
     if isinstance(pixels.get("long_term"), list):
         if (isinstance(iterations, list) and iterations[1:] == [0] and "init" in pixels
