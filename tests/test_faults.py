@@ -233,6 +233,39 @@ def test_a_still_whose_disk_is_full_is_refused_before_work_or_kept_elsewhere(
     assert video.read_image(kept).shape == (32, 32, 3)
 
 
+def test_a_full_temporary_folder_under_exr_frames_is_named_in_one_line(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenEXR writes each frame to a scratch file in the system's temporary folder first:
+    when that folder is full, the one-line error names it (not the output's folder)."""
+    import tempfile
+
+    from videostyle.video.exr import write_exr
+
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    for number in (1001, 1002):
+        write_exr(plates / f"p.{number}.exr", np.full((16, 24, 3), 0.5, np.float32))
+    scratch = tmp_path / "scratch"
+    with small_disk(scratch, 65536) as mounted:
+        if not mounted:
+            pytest.skip("cannot mount a small tmpfs here (needs root)")
+        with contextlib.suppress(OSError):  # fill it to the last block
+            with (scratch / "fill").open("wb") as handle:
+                while True:
+                    handle.write(b"\0" * 4096)
+                    handle.flush()
+        monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+        code, _, err = cli("render", plates / "p.%04d.exr", "-s", make_style(tmp_path / "s.png"),
+                           "-o", tmp_path / "o.%04d.exr", "--quality", "draft",
+                           "--iterations", "0", "-q")
+    assert code != 0
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert len(errors) == 1 and f"no space left in {scratch} " in errors[0], err
+    assert "the EXR frame o.1001.exr" in errors[0]
+    assert not (tmp_path / "o.1001.exr").exists()  # the binding left an empty file there
+
+
 def test_second_render_refuses_status_works_and_a_stale_lock_is_taken_over(
     server: ForkServer, inputs: tuple[Path, Path], cli: CLI, tmp_path: Path,
 ) -> None:

@@ -13,7 +13,6 @@ OpenEXR's RGB is premultiplied by alpha (associated alpha); it is kept as stored
 
 from __future__ import annotations
 
-import io
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import OpenEXR
 
-from videostyle.atomic import write_bytes
+from videostyle.atomic import disk_full, free_bytes, write_bytes
 from videostyle.errors import InputError, VideoError
 
 PixelType = Literal["half", "float"]
@@ -255,12 +254,20 @@ def write_exr(
 
 
 def _encoded(header: dict[str, Any], channels: dict[str, np.ndarray], path: Path) -> bytes:
-    """The EXR file's bytes (the binding writes to a path: a private temporary one)."""
+    """The EXR file's bytes (the binding writes to a path: a private temporary one, in the
+    system's temporary folder; when that folder is full, DiskFull names it)."""
+    needed = sum(pixels.nbytes for pixels in channels.values())  # about, uncompressed
     with tempfile.TemporaryDirectory(prefix="videostyle-exr-") as folder:
         scratch = Path(folder) / "frame.exr"
         try:
             OpenEXR.File(header, channels).write(str(scratch))
+            data = scratch.read_bytes()
+            _open(scratch, header_only=False)  # read back whole: on a full disk the binding
+            # leaves an empty or cut file without a word
         except Exception as exc:
+            free = free_bytes(Path(folder))
+            if free is not None and free < needed:
+                raise disk_full(Path(folder).parent, needed,
+                                f"the EXR frame {path.name}") from exc
             raise VideoError(f"expected OpenEXR to encode {path}, but it failed ({exc})") from exc
-        buffer = io.BytesIO(scratch.read_bytes())
-    return buffer.getvalue()
+    return data
