@@ -159,6 +159,27 @@ def test_an_anamorphic_video_keeps_its_pixel_aspect_in_video_and_exr(
     assert probe(tmp_path / "back.mov").pixel_aspect == 2  # ProRes prints it unbracketed
 
 
+@pytest.mark.parametrize("compression", ["zstd", "htj2k32"])
+def test_a_float_alpha_beside_half_rgb_and_a_newer_lossless_compression_are_kept(
+    cli: Cli, tmp_path: Path, style: Path, compression: str
+) -> None:
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for number in (1001, 1002):
+        write_exr(folder / f"p.{number}.exr", (rng.random((16, 24, 3)) * 3).astype(np.float32),
+                  rng.random((16, 24)).astype(np.float32), pixel_type="half",
+                  alpha_type="float", compression=compression,
+                  attributes={"colorInteropID": "lin_ap1_scene"})
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.exr", *PASS)
+    assert code == 0, err
+    _, a_in, _ = read_exr(folder / "p.1002.exr")
+    rgb_out, a_out, lay = read_exr(tmp_path / "o.1002.exr")
+    assert (lay.pixel_type, lay.compression) == ("half", compression)
+    assert a_in is not None and a_out is not None and a_out.dtype == np.float32
+    assert np.array_equal(a_out, a_in)  # every bit of the float alpha
+
+
 def test_premultiplied_exr_is_painted_where_it_covers_and_left_alone_where_not(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:

@@ -96,10 +96,11 @@ def _straight(plate: Plate, a: np.ndarray | None) -> np.ndarray:
 
 
 def _alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The alpha as stored at the source's size, else resized (float32)."""
+    """The alpha as stored at the source's size, else resized (float32; half stays half)."""
     if (alpha.shape[1], alpha.shape[0]) == size:
         return alpha
-    return cv2.resize(_unit(alpha), size, interpolation=cv2.INTER_AREA)
+    resized = cv2.resize(_unit(alpha), size, interpolation=cv2.INTER_AREA)
+    return resized.astype(np.float16) if alpha.dtype == np.float16 else resized
 
 
 def _unit(alpha: np.ndarray) -> np.ndarray:
@@ -182,6 +183,8 @@ def write_output(
                 alpha = _unit(alpha)
             write_exr(str(s.output) % frame, rgb, alpha,
                       pixel_type=exr.pixel_type if exr else "half",
+                      alpha_type=None if exr is None or alpha is None  # an EXR's A as stored
+                      else "float" if alpha.dtype == np.float32 else "half",
                       compression=exr.compression if exr and exr.compression in COMPRESSIONS
                       else DEFAULT_COMPRESSION,
                       prefix=exr.prefix if exr else "", attributes=attributes)

@@ -32,7 +32,8 @@ Window = tuple[int, int, int, int]
 COMPRESSIONS = {
     "none": OpenEXR.NO_COMPRESSION, "rle": OpenEXR.RLE_COMPRESSION,
     "zips": OpenEXR.ZIPS_COMPRESSION, "zip": OpenEXR.ZIP_COMPRESSION,
-    "piz": OpenEXR.PIZ_COMPRESSION,
+    "piz": OpenEXR.PIZ_COMPRESSION, "zstd": OpenEXR.ZSTD_COMPRESSION,
+    "htj2k32": OpenEXR.HTJ2K32_COMPRESSION, "htj2k256": OpenEXR.HTJ2K256_COMPRESSION,
 }  # fmt: skip
 DEFAULT_COMPRESSION = "zip"
 
@@ -229,10 +230,12 @@ def write_exr(
     compression: str = DEFAULT_COMPRESSION,
     prefix: str = "",
     attributes: dict[str, Any] | None = None,
+    alpha_type: PixelType | None = None,
 ) -> None:
     """Write float RGB ``(H, W, 3)`` (and alpha ``(H, W)``) as a scanline EXR, atomically.
 
-    Channels are ``prefix + R, G, B`` (``+ A``) of ``pixel_type``; ``compression`` is a key
+    Channels are ``prefix + R, G, B`` of ``pixel_type`` (``+ A``, of ``alpha_type``, by
+    default the same); ``compression`` is a key
     of :data:`COMPRESSIONS` (a lossy name falls back to :data:`DEFAULT_COMPRESSION`);
     ``attributes`` (strings, :func:`timecode_attribute` values) are added to the header.
     """
@@ -244,7 +247,8 @@ def write_exr(
     channels = {prefix + c: np.ascontiguousarray(array[..., k].astype(dtype))
                 for k, c in enumerate("RGB")}
     if alpha is not None:
-        channels[prefix + "A"] = np.ascontiguousarray(np.asarray(alpha).astype(dtype))
+        a_type = np.float16 if (alpha_type or pixel_type) == "half" else np.float32
+        channels[prefix + "A"] = np.ascontiguousarray(np.asarray(alpha).astype(a_type))
     header: dict[str, Any] = {
         "compression": COMPRESSIONS.get(compression, COMPRESSIONS[DEFAULT_COMPRESSION]),
         "type": OpenEXR.scanlineimage,
