@@ -180,6 +180,29 @@ def test_a_float_alpha_beside_half_rgb_and_a_newer_lossless_compression_are_kept
     assert np.array_equal(a_out, a_in)  # every bit of the float alpha
 
 
+@pytest.mark.parametrize(("attributes", "space", "interop"), [
+    ({"acesImageContainerFlag": 1, "chromaticities":
+      (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)}, "ACES2065-1",
+     "lin_ap0_scene"),
+    ({"chromaticities": (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329)},
+     "Linear Rec.709 (sRGB)", "lin_rec709_scene"),
+], ids=["aces-container", "rec709-primaries"])
+def test_an_exr_that_names_its_space_only_by_its_primaries_is_read_in_it(
+    cli: Cli, tmp_path: Path, style: Path, attributes: dict, space: str, interop: str
+) -> None:
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    write_exr(folder / "p.1001.exr", np.full((16, 24, 3), 0.4, np.float32), None,
+              attributes=attributes)
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.exr", *PASS)
+    assert code == 0 and "warning" not in err, err
+    manifest = (tmp_path / "o.videostyle" / "manifest.json").read_text()
+    assert f'"input": "{space}"' in manifest
+    out = header(tmp_path / "o.1001.exr")
+    assert out["colorInteropID"] == interop and out["oiio:ColorSpace"] == space
+    assert np.allclose(out["chromaticities"], attributes["chromaticities"], atol=1e-6)
+
+
 def test_premultiplied_exr_is_painted_where_it_covers_and_left_alone_where_not(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:
@@ -213,7 +236,8 @@ def test_float_plate_converted_by_opencolorio_and_extra_channels_warned(
                        "--output-colorspace", "Linear Rec.2020", *PASS)
     assert code == 0, err
     warnings = [line for line in err.splitlines() if "warning" in line]
-    assert len(warnings) == 1 and "Z" in warnings[0]
+    assert len(warnings) == 2 and "the channels Z" in warnings[0], err
+    assert "names no colour space" in warnings[1] and "taken as ACEScg" in warnings[1]
     rgb_in, _, _ = read_exr(folder / "plate.2.exr")
     rgb_out, _, lay = read_exr(tmp_path / "o_02.exr")
     expected = rgb_in.copy()  # no metadata: the scene_linear role, ACEScg

@@ -15,7 +15,9 @@ out-of-gamut negatives) keep their energy under the strokes, and a plate rendere
 ``--iterations 0`` (``S == C``) comes back bit for bit.
 
 Defaults: the input is what an EXR's header says (``colorInteropID``, then
-``oiio:ColorSpace``) when the config knows it, else the config's ``scene_linear`` role
+``oiio:ColorSpace``) when the config knows it, then the linear space its
+``acesImageContainerFlag`` (ACES2065-1) or ``chromaticities`` (AP0, AP1, Rec.709, Rec.2020,
+P3-D65 primaries) imply, else the config's ``scene_linear`` role
 (the built-in config's ACEScg); an 8/16-bit integer image or a video is sRGB / Rec.709,
 the ``color_picking`` role. The output defaults to the input's colour space.
 """
@@ -105,11 +107,35 @@ class ColourPlan:
         return {"config": self.config, "input": self.input, "working": self.working}
 
 
+#: The primaries (red, green, blue, white; x and y) of an EXR's ``chromaticities`` that name
+#: a linear colour space, by the interop ID of that space.
+PRIMARIES = {
+    "lin_ap0_scene": (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767),
+    "lin_ap1_scene": (0.713, 0.293, 0.165, 0.83, 0.128, 0.044, 0.32168, 0.33767),
+    "lin_rec709_scene": (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329),
+    "lin_rec2020_scene": (0.708, 0.292, 0.17, 0.797, 0.131, 0.046, 0.3127, 0.329),
+    "lin_p3d65_scene": (0.68, 0.32, 0.265, 0.69, 0.15, 0.06, 0.3127, 0.329),
+}
+
+
+def implied_space(chromaticities: tuple[float, ...] | None, aces_container: bool) -> str | None:
+    """The interop ID of the linear space an EXR's ``acesImageContainerFlag`` or
+    ``chromaticities`` (to 0.002) implies; None when neither says one."""
+    if aces_container:
+        return "lin_ap0_scene"
+    for interop, xy in PRIMARIES.items():
+        if chromaticities and all(abs(a - b) <= 0.002 for a, b in zip(chromaticities, xy,
+                                                                        strict=True)):
+            return interop
+    return None
+
+
 def default_input(info: SourceInfo) -> str:
     """The input colour space a source has when none is given (see the module's notes)."""
     cfg = config()
     if info.exr is not None:
-        for name in info.exr.colorspaces:
+        implied = implied_space(info.exr.chromaticities, info.exr.aces_container)
+        for name in (*info.exr.colorspaces, *([implied] if implied else [])):
             space = cfg.getColorSpace(name)
             if space is not None:
                 return str(space.getName())

@@ -146,6 +146,8 @@ def _exr_attributes(plan: ColourPlan) -> dict[str, Any]:
     interop = getattr(space, "getInteropID", lambda: "")()
     if interop:
         attributes["colorInteropID"] = str(interop)
+    if str(interop) in colormanage.PRIMARIES:  # a linear space: its primaries too
+        attributes["chromaticities"] = colormanage.PRIMARIES[str(interop)]
     return attributes
 
 
@@ -223,12 +225,20 @@ SDR_TAGS = {"bt709", "smpte170m", "bt470bg", "bt470m", "iec61966-2-1", "unknown"
 
 
 def source_warnings(s: RenderSettings, info: SourceInfo) -> list[str]:
-    """What of the source a render leaves out or assumes: an EXR's other channels, its
-    anamorphic pixels, a video's colour tags that are not Rec.709's (one line each)."""
+    """What of the source a render leaves out or assumes: an EXR's other channels, the
+    colour space of an EXR that names none, anamorphic pixels, a video's colour tags that
+    are not Rec.709's (one line each)."""
     out = []
     if info.exr is not None and info.exr.extra:
         out.append(f"{info.path}: only {info.exr.prefix}R, G, B (and A) are rendered; the "
                    f"channels {', '.join(info.exr.extra)} are not written to the output")
+    if (info.exr is not None and not s.input_colorspace and not info.exr.colorspaces
+            and colormanage.implied_space(info.exr.chromaticities,
+                                          info.exr.aces_container) is None):
+        out.append(f"{info.path} names no colour space (no colorInteropID, oiio:ColorSpace "
+                   f"or chromaticities); its RGB is taken as {colormanage.default_input(info)} "
+                   f"(the config's scene_linear role); pass {opt('input_colorspace')} to say "
+                   "otherwise")
     if info.pixel_aspect != 1:
         squeeze = float(info.pixel_aspect)
         out.append(f"{info.path} has pixels {squeeze:.4g} times as wide as high "

@@ -55,7 +55,9 @@ class ExrLayout:
     ``display_window``: ``(x0, y0, x1, y1)``, inclusive, as OpenEXR gives them (the pixels
     are the data window's: ``width`` and ``height`` are its size; overscan or a crop puts
     it elsewhere than the display window); ``pixel_aspect``: ``pixelAspectRatio`` (2.0
-    for a 2x anamorphic plate, stored squeezed).
+    for a 2x anamorphic plate, stored squeezed); ``chromaticities``: the attribute's
+    eight numbers (red, green, blue, white x and y) when the header has it;
+    ``aces_container``: ``acesImageContainerFlag`` is 1 (ACES2065-1 by definition).
     """
 
     width: int
@@ -71,6 +73,8 @@ class ExrLayout:
     data_window: Window = (0, 0, 0, 0)
     display_window: Window = (0, 0, 0, 0)
     pixel_aspect: float = 1.0
+    chromaticities: tuple[float, ...] | None = None
+    aces_container: bool = False
 
     def geometry_at(self, width: int, height: int) -> dict[str, Any]:
         """The header's ``dataWindow`` and ``displayWindow`` for the pixels at
@@ -161,6 +165,9 @@ def _layout(exr: Any, path: Path) -> ExrLayout:
         data_window=data,
         display_window=_window(header.get("displayWindow", header["dataWindow"])),
         pixel_aspect=float(header.get("pixelAspectRatio", 1.0)),
+        chromaticities=tuple(float(v) for v in header["chromaticities"])
+        if "chromaticities" in header else None,
+        aces_container=header.get("acesImageContainerFlag") == 1,
     )
 
 
