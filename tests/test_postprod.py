@@ -452,6 +452,32 @@ def test_an_exr_plates_frame_rate_reaches_exr_frames_and_a_video(
     assert Fraction(header(tmp_path / "p.1001.exr")["framesPerSecond"]) == Fraction(24000, 1001)
 
 
+def test_a_clip_trimmed_by_an_edit_list_renders_the_frames_it_shows(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    """``ffmpeg -ss 0.5 -c copy`` keeps the packets before the cut (a keyframe's group)
+    and hides them with an edit list: 36 frames show, 48 packets are stored."""
+    whole, trimmed = tmp_path / "whole.mp4", tmp_path / "trimmed.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24:duration=2", "-f", "lavfi",
+               "-i", "sine=duration=2", "-c:v", "libx264", "-g", "48", "-pix_fmt", "yuv420p",
+               "-c:a", "aac", "-shortest", str(whole))
+    run_ffmpeg("-ss", "0.5", "-i", str(whole), "-c", "copy", str(trimmed))
+    shown = subprocess.run([FFMPEG, "-v", "error", "-i", str(trimmed), "-f", "rawvideo",
+                            "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    frames = np.frombuffer(shown, np.uint8).reshape(-1, 48, 64, 3)
+    assert len(frames) == 36
+    code, _, err = cli("render", trimmed, "-s", style, "-o", tmp_path / "o_%04d.png", *PASS)
+    assert code == 0, err
+    written = sorted(tmp_path.glob("o_*.png"))
+    assert len(written) == 36
+    first = cv2.imread(str(written[0]))[..., ::-1].astype(int)
+    assert np.abs(first - frames[0]).max() <= 1  # the first frame shown, not a hidden one
+    hidden = subprocess.run([FFMPEG, "-v", "error", "-i", str(whole), "-frames:v", "1", "-f",
+                             "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True,
+                            check=True).stdout
+    assert np.abs(first - np.frombuffer(hidden, np.uint8).reshape(48, 64, 3)).max() > 8
+
+
 def test_crf_reaches_the_encoder_and_is_refused_with_another_codec(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:

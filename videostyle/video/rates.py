@@ -139,8 +139,14 @@ def _exact_rate(
     return Fraction(25), False
 
 
+_DISCARD = 0x4  # AV_PKT_FLAG_DISCARD
+
+
 def _parse_framecrc(text: str) -> tuple[Fraction, np.ndarray, np.ndarray]:
-    """Time base, sorted pts and durations of stream 0 from ffmpeg framecrc output."""
+    """Time base, sorted pts and durations of stream 0 from ffmpeg framecrc output.
+
+    Packets flagged discard (``F=0x4``: hidden by an MP4/MOV edit list, which decoding
+    honours) are not frames of the video."""
     tb: Fraction | None = None
     stamps: list[int] = []
     durations: list[int] = []
@@ -151,6 +157,9 @@ def _parse_framecrc(text: str) -> tuple[Fraction, np.ndarray, np.ndarray]:
             tb = Fraction(int(num), int(den))
         elif line.startswith("0,"):
             fields = [f.strip() for f in line.split(",")]
+            flags = [int(f[2:], 16) for f in fields[6:] if f.startswith("F=")]
+            if flags and flags[0] & _DISCARD:
+                continue
             dts, pts, duration = int(fields[1]), int(fields[2]), int(fields[3])
             stamps.append(pts if pts != nopts else dts)
             durations.append(duration)
