@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -157,6 +158,12 @@ def test_an_anamorphic_video_keeps_its_pixel_aspect_in_video_and_exr(
     assert code == 0, err
     assert "SAR 2:1 " in _summary(tmp_path / "back.mov")  # from the EXR's header
     assert probe(tmp_path / "back.mov").pixel_aspect == 2  # ProRes prints it unbracketed
+    square = tmp_path / "square.mp4"  # a square frame turned a quarter: its pixels too
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=32x32:rate=24", "-frames:v", "1", "-vf",
+               "setsar=2/1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tmp_path / "s.mp4"))
+    run_ffmpeg("-display_rotation", "90", "-i", str(tmp_path / "s.mp4"), "-c", "copy",
+               str(square))
+    assert probe(square).pixel_aspect == Fraction(1, 2)
 
 
 @pytest.mark.parametrize("compression", ["zstd", "htj2k32"])
@@ -562,6 +569,44 @@ def test_a_plain_render_is_finished_as_exr_without_computing_its_frames_again(
     assert code != 0 and "--restart" in err  # a setting that paints still refuses
 
 
+def test_a_plain_and_a_managed_render_share_frames_only_where_their_content_is_the_same(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    """The plain path stores an 8-bit source's resized frames at 8 bits, the managed one at
+    16: there a plain render's frames are not a managed render's, and resuming is refused.
+    A 16-bit source's content frames are the same bytes either way."""
+    wide = (64, 48)
+    clip8 = tmp_path / "clip8.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={wide[0]}x{wide[1]}:rate=24",
+               "-frames:v", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip8))
+    seq16 = tmp_path / "s16"
+    seq16.mkdir()
+    y, x = np.mgrid[0:wide[1], 0:wide[0]].astype(np.float64)
+    for k in (1, 2):
+        rgb = np.stack([x / wide[0], y / wide[1], 0.5 + 0.4 * np.sin((x + 3 * y + k) / 5)], 2)
+        cv2.imwrite(str(seq16 / f"f.{k:04d}.png"), np.rint(rgb * 65535).astype(np.uint16))
+    small = ("--quality", "draft", "--iterations", "2", "--size", "40")
+    for source, shared in ((clip8, False), (seq16 / "f.%04d.png", True)):
+        name = Path(str(source)).parent.name if shared else "v8"
+        run = tmp_path / f"run_{name}"
+        code, out, err = cli("render", source, "-s", style, "-o", tmp_path / f"{name}.mp4",
+                             "--workdir", run, *small)
+        assert code == 0, err
+        code, out, err = cli("render", source, "-s", style, "-o", tmp_path / f"{name}.%04d.exr",
+                             "--workdir", run, *small)
+        if not shared:
+            assert code != 0 and "colour differ" in err and "--restart" in err, err
+            continue
+        assert code == 0 and "0 computed now" in out, err
+        fresh = tmp_path / f"fresh_{name}"
+        code, out, err = cli("render", source, "-s", style, "-o", tmp_path / f"{name}f.%04d.exr",
+                             "--workdir", fresh, *small)
+        assert code == 0, err
+        for folder in ("content", "frames"):
+            assert (run / folder / "000002.png").read_bytes() == (
+                fresh / folder / "000002.png").read_bytes()
+
+
 def test_a_video_tagged_other_than_rec709_is_named_once(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:
@@ -716,6 +761,40 @@ def test_a_dpx_headers_rate_and_timecode_reach_the_video(
                        "--codec", "prores", "--fps", "24", *PASS)  # what is typed wins
     assert code == 0, err
     assert probe(tmp_path / "p.mov").fps == 24
+
+
+def test_dpx_timing_reads_the_tv_header_and_drop_frame_despite_flag_bits(
+    tmp_path: Path
+) -> None:
+    import struct
+
+    from videostyle.video.dpx import dpx_timing
+
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=24x16:rate=30", "-frames:v", "1", "-c:v",
+               "dpx", str(tmp_path / "d.dpx"))
+    path = tmp_path / "d.dpx"
+    _with_dpx_headers(path, float("nan"), 0x81592969 | 0x00800000)  # 01:59:29;29
+    data = bytearray(path.read_bytes())
+    order = "<" if data[:4] == b"XPDS" else ">"
+    struct.pack_into(order + "f", data, 1940, 29.97)  # the television header's rate
+    path.write_bytes(bytes(data))
+    assert dpx_timing(path) == (Fraction(30000, 1001), "01:59:29;29")
+    struct.pack_into(order + "I", data, 28, 0)  # no industry headers: nothing is read
+    path.write_bytes(bytes(data))
+    assert dpx_timing(path) == (None, None)
+
+
+def test_scaled_exr_windows_that_were_equal_stay_equal() -> None:
+    from videostyle.video.exr import ExrLayout
+
+    window = (13, 0, 1930, 1079)
+    layout = ExrLayout(width=1918, height=1080, prefix="", pixel_type="half",
+                       compression="zip", has_alpha=False, data_window=window,
+                       display_window=window)
+    geometry = layout.geometry_at(959, 540)
+    boxes = [tuple(int(v) for part in geometry[k] for v in part)
+             for k in ("dataWindow", "displayWindow")]
+    assert boxes[0] == boxes[1] == (6, 0, 964, 539)
 
 
 def test_a_10bit_dpx_sequence_keeps_its_levels(cli: Cli, tmp_path: Path, style: Path) -> None:

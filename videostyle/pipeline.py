@@ -131,17 +131,20 @@ def _environment(device: torch.device, network: LossNetwork | None = None) -> di
     return env
 
 
-def _as_recorded(run: RunFolder, pixels: dict[str, Any]) -> dict[str, Any]:
+def _as_recorded(run: RunFolder, pixels: dict[str, Any], *,
+                 same_content: bool = False) -> dict[str, Any]:
     """``pixels`` with the values its run folder recorded for the settings that reach the
     pixels neither now nor in the recorded render (:func:`_inert`): a value that never
     reached the frames does not stop them resuming. (Such values are dropped, or refused
-    when typed, when settings are resolved; older versions recorded them as given.)"""
-    inert = _inert(pixels)
+    when typed, when settings are resolved; older versions recorded them as given.)
+    ``same_content``: the plain and the colour-managed path store the same content frames
+    (see :func:`_inert`)."""
+    inert = _inert(pixels, same_content)
     if not inert or not run.exists():
         return pixels
     old = run.read_manifest().get("pixels", {})
     out = json.loads(json.dumps(pixels))  # nested values replaced below: a copy
-    for path in inert & _inert(old):
+    for path in inert & _inert(old, same_content):
         holder, recorded = out, old
         for key in path[:-1]:
             holder, recorded = holder[key], recorded[key]
@@ -152,7 +155,7 @@ def _as_recorded(run: RunFolder, pixels: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _inert(pixels: dict[str, Any]) -> set[tuple[str, ...]]:
+def _inert(pixels: dict[str, Any], same_content: bool = False) -> set[tuple[str, ...]]:
     """The settings (paths of keys) of ``pixels`` (a manifest's) whose values cannot reach
     the frames:
 
@@ -162,14 +165,16 @@ def _inert(pixels: dict[str, Any]) -> set[tuple[str, ...]]:
     - the seed where no frame starts from noise;
     - the early-stop tolerance where no frame runs more than its window;
     - the colour plan (none on the plain path) where the plates need no conversion into the
-      working space: an sRGB source's content frames are its decoded frames either way, so
-      a plain render resumes into a colour-managed finish (an EXR output, another
+      working space and both paths store the same content frames (``same_content``: at
+      the source's size, or from a source of more than 8 bits; the plain path stores an
+      8-bit source's resized frames at 8 bits, the colour-managed one at 16), so a plain
+      render resumes into a colour-managed finish (an EXR output, another
       ``--output-colorspace``) and back.
     """
     inert: set[tuple[str, ...]] = set()
     colour = pixels.get("colour")
-    if colour is None or (isinstance(colour, dict) and colour.get("input") == colour.get(
-            "working")):
+    if same_content and (colour is None or (isinstance(colour, dict) and colour.get(
+            "input") == colour.get("working"))):
         inert.add(("colour",))
     iterations = pixels.get("iterations")
     if isinstance(pixels.get("long_term"), list):
@@ -403,7 +408,8 @@ class Renderer:
         if self.plan is not None:
             pixels["colour"] = self.plan.stored()
         if not s.restart:
-            pixels = _as_recorded(run, pixels)
+            pixels = _as_recorded(run, pixels, same_content=size == (info.width, info.height)
+                                  or info.bit_depth > 8)
         self.warnings += run.open(
             {
                 "package_version": __version__,

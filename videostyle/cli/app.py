@@ -76,6 +76,7 @@ class Terminated(BaseException):
 
 
 def _terminate(_signum: int, _frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one does not cut the clean-up
     raise Terminated
 
 
@@ -83,6 +84,13 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: one line on stderr for usage errors, exit codes kept."""
     logging.basicConfig(level=logging.WARNING, format="videostyle: %(message)s")
     signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _run(argv)
+    finally:  # past the command (shutdown, finalisers) SIGTERM ends the process as usual
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _run(argv: list[str] | None) -> NoReturn:
     try:
         code = app(args=argv, standalone_mode=False)
     except click_exc.UsageError as exc:

@@ -55,13 +55,16 @@ def dpx_timing(path: Path) -> tuple[Fraction | None, str | None]:
     if order is None or len(head) < 1664:
         return None, None
     pixels, = struct.unpack_from(order + "I", head, 4)  # where the header ends
-    film = pixels >= 1920 and len(head) >= 1728  # the film header is there
-    tv = pixels >= 2048 and len(head) >= 1948  # and the television header
+    industry, = struct.unpack_from(order + "I", head, 28)  # the film and TV headers' size
+    if industry == 0xFFFFFFFF:  # undefined: as far as the pixels leave room
+        industry = pixels - 1664
+    film = industry >= 256 and pixels >= 1920 and len(head) >= 1728
+    tv = industry >= 384 and pixels >= 2048 and len(head) >= 1948
     film_rate = struct.unpack_from(order + "f", head, 1724)[0] if film else math.nan
     tv_rate = struct.unpack_from(order + "f", head, 1940)[0] if tv else math.nan
     rates = [r for r in (film_rate, tv_rate) if math.isfinite(r) and 1 <= r < 1000]
     code = struct.unpack_from(order + "I", head, 1920)[0] if tv else 0xFFFFFFFF
-    return (parse_fps(f"{rates[0]:.3f}") if rates else None), _timecode(code)
+    return (parse_fps(f"{rates[0]:.6g}") if rates else None), _timecode(code)
 
 
 def _timecode(code: int) -> str | None:
@@ -71,7 +74,8 @@ def _timecode(code: int) -> str | None:
         return None
     digits = [(code >> shift) & 0xF for shift in range(28, -4, -4)]
     drop = bool(code & 0x40)
-    digits[6] &= 0x3  # the frames' tens, without the drop-frame and colour-frame flags
+    for index, mask in ((0, 0x3), (2, 0x7), (4, 0x7), (6, 0x3)):  # the tens, less the
+        digits[index] &= mask  # drop-frame, colour-frame, field and binary-group flags
     if any(d > 9 for d in digits):
         return None
     hh, mm, ss, ff = (digits[k] * 10 + digits[k + 1] for k in range(0, 8, 2))

@@ -81,10 +81,12 @@ class ExrLayout:
         ``width`` x ``height``: as stored at the data window's own size, else both scaled
         by the change of size (the display window by its edges, rounded)."""
         fx, fy = width / self.width, height / self.height
-        x0, y0 = round(self.data_window[0] * fx), round(self.data_window[1] * fy)
-        d0, e0, d1, e1 = self.display_window
-        display = (round(d0 * fx), round(e0 * fy), round((d1 + 1) * fx) - 1,
-                   round((e1 + 1) * fy) - 1)
+        a0, b0 = self.data_window[:2]
+        x0, y0 = round(a0 * fx), round(b0 * fy)
+        d0, e0, d1, e1 = self.display_window  # placed from the data window's scaled origin,
+        display = (x0 + round((d0 - a0) * fx), y0 + round((e0 - b0) * fy),  # so equal
+                   x0 + round((d1 + 1 - a0) * fx) - 1,  # windows stay equal
+                   y0 + round((e1 + 1 - b0) * fy) - 1)
         return {"dataWindow": _box((x0, y0, x0 + width - 1, y0 + height - 1)),
                 "displayWindow": _box(display)}
 
@@ -280,5 +282,8 @@ def _encoded(header: dict[str, Any], channels: dict[str, np.ndarray], path: Path
             if free is not None and free < needed:
                 raise disk_full(Path(folder).parent, needed,
                                 f"the EXR frame {path.name}") from exc
-            raise VideoError(f"expected OpenEXR to encode {path}, but it failed ({exc})") from exc
+            raise VideoError(
+                f"expected OpenEXR to write {path.name} through the temporary folder "
+                f"{Path(folder).parent}, but it failed ({exc}); check that folder, or set "
+                "TMPDIR to another") from exc
     return data

@@ -212,7 +212,8 @@ def _probe_video(path: Path) -> SourceInfo:
         timecode=_timecode(err),
         color_tags=_color_tags(video.text, video.pix_fmt),
         alpha=bool(video.pix_fmt and _ALPHA_FORMATS.match(video.pix_fmt)),
-        pixel_aspect=_sample_aspect(video.text, turned=width != video.width),
+        pixel_aspect=_sample_aspect(video.text,
+                                    turned=round(abs(video.rotation)) % 180 == 90),
     )
 
 
