@@ -485,6 +485,35 @@ def test_a_clip_trimmed_by_an_edit_list_renders_the_frames_it_shows(
     assert np.abs(first - np.frombuffer(hidden, np.uint8).reshape(48, 64, 3)).max() > 8
 
 
+def test_a_video_that_starts_after_its_audio_keeps_them_in_sync(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    """The video stream starts 0.5 s into the file, where a beep is: in the output the
+    beep is under frame 1."""
+    video, beep, clip = tmp_path / "v.mp4", tmp_path / "beep.wav", tmp_path / "late.mov"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24:duration=1", "-c:v",
+               "libx264", "-pix_fmt", "yuv420p", str(video))
+    run_ffmpeg("-f", "lavfi", "-i",
+               "aevalsrc=if(between(t\\,0.5\\,0.6)\\,0.5*sin(2*PI*1000*t)\\,0):d=2:s=48000",
+               str(beep))
+    run_ffmpeg("-itsoffset", "0.5", "-i", str(video), "-i", str(beep), "-c:v", "copy",
+               "-c:a", "pcm_s16le", str(clip))
+
+    def beep_at(path: Path) -> float:
+        raw = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-map", "0:a:0", "-f",
+                              "s16le", "-ac", "1", "-ar", "48000", "-"], capture_output=True,
+                             check=True).stdout
+        loud = np.nonzero(np.abs(np.frombuffer(raw, "<i2")) > 1000)[0]
+        assert len(loud), path
+        return float(loud[0]) / 48000
+
+    assert abs(beep_at(clip) - 0.5) < 0.01
+    code, _, err = cli("render", clip, "-s", style, "-o", tmp_path / "o.mov", "--codec",
+                       "prores", *PASS)
+    assert code == 0, err
+    assert beep_at(tmp_path / "o.mov") < 1 / 24  # under frame 1, not half a second later
+
+
 def test_crf_reaches_the_encoder_and_is_refused_with_another_codec(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:

@@ -544,7 +544,7 @@ class Renderer:
             fps=info.fps,
             codec=self.s.codec or "h264",
             audio_source=info.path if info.has_audio else None,
-            audio_start=float((frames[0] - info.first) / info.fps),
+            audio_start=info.video_start + float((frames[0] - info.first) / info.fps),
             audio_duration=float(len(frames) / info.fps),
             crf=self.s.crf,
             timecode=advance(info.timecode, info.fps, frames[0] - info.first)

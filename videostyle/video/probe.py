@@ -80,6 +80,9 @@ class SourceInfo:
         pixel_aspect: How much wider than high a pixel is shown: a video's sample aspect
             ratio (``[SAR 2:1 ...]``), an EXR's ``pixelAspectRatio``; 1 for square pixels
             and for other sequences.
+        video_start: Seconds from the start of a video file (its earliest stream) to its
+            first frame: where frame 1's sound is when the audio starts first; 0 for
+            sequences.
     """
 
     path: Path
@@ -98,6 +101,7 @@ class SourceInfo:
     timecode: str | None = None
     color_tags: str | None = None
     pixel_aspect: Fraction = Fraction(1)
+    video_start: float = 0.0
 
     @property
     def last(self) -> int:
@@ -214,7 +218,21 @@ def _probe_video(path: Path) -> SourceInfo:
         alpha=bool(video.pix_fmt and _ALPHA_FORMATS.match(video.pix_fmt)),
         pixel_aspect=_sample_aspect(video.text,
                                     turned=round(abs(video.rotation)) % 180 == 90),
+        video_start=_video_start(err, video.text),
     )
+
+
+_FILE_START = re.compile(r"Duration: .*?, start: (-?\d+(?:\.\d+)?)")
+_STREAM_START = re.compile(r"\bstart (-?\d+(?:\.\d+)?)")
+
+
+def _video_start(header: str, stream: str) -> float:
+    """Seconds from the file's start to its video stream's (``start: 0.000000`` on the
+    Duration line, ``start 0.500000`` on the stream's); 0 when either is not said."""
+    file, own = _FILE_START.search(header), _STREAM_START.search(stream)
+    if file is None or own is None:
+        return 0.0
+    return max(0.0, float(own.group(1)) - float(file.group(1)))
 
 
 _SAR = re.compile(r"\bSAR (\d+):(\d+) DAR")  # "[SAR 2:1 DAR 3:1]", or unbracketed
