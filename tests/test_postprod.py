@@ -514,6 +514,31 @@ def test_a_video_that_starts_after_its_audio_keeps_them_in_sync(
     assert beep_at(tmp_path / "o.mov") < 1 / 24  # under frame 1, not half a second later
 
 
+def test_interlacing_and_extra_audio_streams_are_named_and_24_bit_audio_kept(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    fields, sound = tmp_path / "fields.mp4", tmp_path / "sound.mov"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", "2",
+               "-vf", "setfield=tff", "-c:v", "libx264", "-flags", "+ilme+ildct", "-pix_fmt",
+               "yuv420p", str(fields))
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24:duration=0.25", "-f", "lavfi",
+               "-i", "sine=f=440:d=0.25:r=96000", "-f", "lavfi", "-i", "sine=f=880:d=0.25",
+               "-map", "0", "-map", "1", "-map", "2", "-c:v", "prores_ks", "-c:a",
+               "pcm_s24le", str(sound))
+    code, _, err = cli("render", fields, "-s", style, "-o", tmp_path / "f.mp4", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "interlaced (top first)" in warnings[0], err
+    code, _, err = cli("render", sound, "-s", style, "-o", tmp_path / "s.mov", "--codec",
+                       "prores", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "3 audio streams" not in warnings[0], err
+    assert "2 audio streams; only the first" in warnings[0]
+    audio = [line for line in _summary(tmp_path / "s.mov").splitlines() if "Audio:" in line]
+    assert len(audio) == 1 and "pcm_s24le" in audio[0] and "96000 Hz" in audio[0], audio
+
+
 def test_crf_reaches_the_encoder_and_is_refused_with_another_codec(
     cli: Cli, tmp_path: Path, style: Path
 ) -> None:

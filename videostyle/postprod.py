@@ -226,8 +226,8 @@ SDR_TAGS = {"bt709", "smpte170m", "bt470bg", "bt470m", "iec61966-2-1", "unknown"
 
 def source_warnings(s: RenderSettings, info: SourceInfo) -> list[str]:
     """What of the source a render leaves out or assumes: an EXR's other channels, the
-    colour space of an EXR that names none, anamorphic pixels, a video's colour tags that
-    are not Rec.709's (one line each)."""
+    colour space of an EXR that names none, interlacing, audio streams past the first,
+    anamorphic pixels, a video's colour tags that are not Rec.709's (one line each)."""
     out = []
     if info.exr is not None and info.exr.extra:
         out.append(f"{info.path}: only {info.exr.prefix}R, G, B (and A) are rendered; the "
@@ -239,6 +239,13 @@ def source_warnings(s: RenderSettings, info: SourceInfo) -> list[str]:
                    f"or chromaticities); its RGB is taken as {colormanage.default_input(info)} "
                    f"(the config's scene_linear role); pass {opt('input_colorspace')} to say "
                    "otherwise")
+    if info.field_order:
+        out.append(f"{info.path} is interlaced ({info.field_order}); its frames are painted "
+                   "whole and written progressive: deinterlace it first (e.g. ffmpeg's bwdif "
+                   "filter) for motion without combing")
+    if info.audio_streams > 1:
+        out.append(f"{info.path} has {info.audio_streams} audio streams; only the first is "
+                   "carried to the output")
     if info.pixel_aspect != 1:
         squeeze = float(info.pixel_aspect)
         out.append(f"{info.path} has pixels {squeeze:.4g} times as wide as high "

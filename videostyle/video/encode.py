@@ -30,7 +30,7 @@ from .outputs import _CONTAINERS, CODECS
 from .probe import _probe_video
 from .rates import parse_fps
 from .sequences import is_sequence_pattern
-from .streams import _has_audio
+from .streams import _deep_audio, _has_audio
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def encode_video(
             *_video_options(codec, width, height, depth, crf, alpha, tags),
             *(["-timecode", timecode] if timecode else []),
             "-r", _rate_text(rate), "-fps_mode", "cfr",
-            *(_audio_options(codec, container, duration) if audio else []),
+            *(_audio_options(codec, container, duration, audio_source) if audio else []),
             *_container_options(container, rate),
             "-f", container, _ff_path(tmp_output),
         ]  # fmt: skip
@@ -232,13 +232,16 @@ def _audio_input(
     return ["-ss", _seconds(audio_start), "-t", _seconds(take), "-i", _ff_path(audio_path)]
 
 
-def _audio_options(codec: str, container: str, video_duration: Fraction) -> list[str]:
-    """Audio padded or cut to the video's duration, and its codec."""
+def _audio_options(codec: str, container: str, video_duration: Fraction,
+                   source: Path | None = None) -> list[str]:
+    """Audio padded or cut to the video's duration, and its codec: PCM of 24 bits when the
+    ``source``'s has more than 16, else of 16."""
+    deep = source is not None and _deep_audio(Path(source))
     length = _seconds(video_duration)
     options = ["-af", f"apad=whole_dur={length},atrim=end={length}"]
     if container == "mp4" or codec == "h264":
         return [*options, "-c:a", "aac", "-b:a", "192k"]
-    return [*options, "-c:a", "pcm_s16le"]
+    return [*options, "-c:a", "pcm_s24le" if deep else "pcm_s16le"]
 
 
 def _container_options(container: str, rate: Fraction) -> list[str]:

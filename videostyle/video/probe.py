@@ -83,6 +83,8 @@ class SourceInfo:
         video_start: Seconds from the start of a video file (its earliest stream) to its
             first frame: where frame 1's sound is when the audio starts first; 0 for
             sequences.
+        field_order: ``top first`` or ``bottom first`` for an interlaced video, else None.
+        audio_streams: How many audio streams a video file has (the first is carried).
     """
 
     path: Path
@@ -102,6 +104,8 @@ class SourceInfo:
     color_tags: str | None = None
     pixel_aspect: Fraction = Fraction(1)
     video_start: float = 0.0
+    field_order: str | None = None
+    audio_streams: int = 0
 
     @property
     def last(self) -> int:
@@ -219,7 +223,18 @@ def _probe_video(path: Path) -> SourceInfo:
         pixel_aspect=_sample_aspect(video.text,
                                     turned=round(abs(video.rotation)) % 180 == 90),
         video_start=_video_start(err, video.text),
+        field_order=_field_order(video.text),
+        audio_streams=sum(s.kind == "Audio" for s in streams),
     )
+
+
+_FIELDS = re.compile(r"\b(top|bottom) (?:coded )?first\b")
+
+
+def _field_order(stream: str) -> str | None:
+    """``top first`` / ``bottom first`` when ffmpeg calls the stream interlaced."""
+    match = _FIELDS.search(stream)
+    return f"{match.group(1)} first" if match else None
 
 
 _FILE_START = re.compile(r"Duration: .*?, start: (-?\d+(?:\.\d+)?)")

@@ -162,3 +162,12 @@ def _main_video_stream(streams: list[_Stream], path: Path) -> _Stream:
 
 def _has_audio(path: Path) -> bool:
     return any(s.kind == "Audio" for s in _inspect(path))
+
+
+_DEEP_AUDIO = re.compile(r"\((?:2[0-9]|3[0-2]) bit\)|\b(?:s24|s32|flt|dbl)(?:le|be|p)?\b")
+
+
+def _deep_audio(path: Path) -> bool:
+    """Whether the first audio stream holds more than 16 bits a sample (24-bit PCM, float)."""
+    audio = [s for s in _inspect(path) if s.kind == "Audio"]
+    return bool(audio) and _DEEP_AUDIO.search(audio[0].text) is not None
