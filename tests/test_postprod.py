@@ -586,6 +586,26 @@ def test_an_unreadable_ocio_config_is_refused_in_one_line(
     assert not (tmp_path / "o.videostyle").exists()
 
 
+def test_a_multi_part_exr_renders_its_first_part_and_names_the_others(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    head = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage,
+            "colorInteropID": "lin_ap1_scene"}
+    rgb = {c: np.full((16, 24), v, np.float16) for c, v in zip("RGB", (0.2, 0.4, 0.6),
+                                                               strict=True)}
+    depth = {"Z": np.ones((16, 24), np.float32)}
+    OpenEXR.File([OpenEXR.Part(dict(head), rgb, name="rgba"),
+                  OpenEXR.Part(dict(head), depth, name="depth")]
+                 ).write(str(folder / "p.1001.exr"))
+    code, _, err = cli("render", folder, "-s", style, "-o", tmp_path / "o.%04d.exr", *PASS)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "the parts depth are not written" in warnings[0], err
+    assert np.allclose(read_exr(tmp_path / "o.1001.exr")[0][0, 0], (0.2, 0.4, 0.6), atol=1e-3)
+
+
 def test_exr_without_rgb_is_refused_in_one_line(cli: Cli, tmp_path: Path, style: Path) -> None:
     folder = tmp_path / "depth"
     folder.mkdir()

@@ -232,6 +232,9 @@ def source_warnings(s: RenderSettings, info: SourceInfo) -> list[str]:
     if info.exr is not None and info.exr.extra:
         out.append(f"{info.path}: only {info.exr.prefix}R, G, B (and A) are rendered; the "
                    f"channels {', '.join(info.exr.extra)} are not written to the output")
+    if info.exr is not None and info.exr.other_parts:
+        out.append(f"{info.path}: only the first part of each multi-part EXR is rendered; the "
+                   f"parts {', '.join(info.exr.other_parts)} are not written to the output")
     if (info.exr is not None and not s.input_colorspace and not info.exr.colorspaces
             and colormanage.implied_space(info.exr.chromaticities,
                                           info.exr.aces_container) is None):

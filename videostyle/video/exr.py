@@ -57,7 +57,8 @@ class ExrLayout:
     it elsewhere than the display window); ``pixel_aspect``: ``pixelAspectRatio`` (2.0
     for a 2x anamorphic plate, stored squeezed); ``chromaticities``: the attribute's
     eight numbers (red, green, blue, white x and y) when the header has it;
-    ``aces_container``: ``acesImageContainerFlag`` is 1 (ACES2065-1 by definition).
+    ``aces_container``: ``acesImageContainerFlag`` is 1 (ACES2065-1 by definition);
+    ``other_parts``: the names of a multi-part file's parts after the first (which is read).
     """
 
     width: int
@@ -75,6 +76,7 @@ class ExrLayout:
     pixel_aspect: float = 1.0
     chromaticities: tuple[float, ...] | None = None
     aces_container: bool = False
+    other_parts: tuple[str, ...] = ()
 
     def geometry_at(self, width: int, height: int) -> dict[str, Any]:
         """The header's ``dataWindow`` and ``displayWindow`` for the pixels at
@@ -170,6 +172,7 @@ def _layout(exr: Any, path: Path) -> ExrLayout:
         chromaticities=tuple(float(v) for v in header["chromaticities"])
         if "chromaticities" in header else None,
         aces_container=header.get("acesImageContainerFlag") == 1,
+        other_parts=tuple(str(part.name()) for part in exr.parts[1:]),
     )
 
 
