@@ -334,6 +334,30 @@ def test_png_alpha_is_carried_bit_exactly_while_the_rgb_is_stylised(
         assert np.abs(out[..., :3].astype(int) - src[..., :3]).mean() > 3  # stylised
 
 
+def test_an_alpha_that_starts_after_the_first_frame_is_named_before_work(
+    cli: Cli, tmp_path: Path, style: Path
+) -> None:
+    png, exr = tmp_path / "png", tmp_path / "exr"
+    png.mkdir()
+    exr.mkdir()
+    rgb = np.full((SIZE[1], SIZE[0], 3), 0.5, np.float32)
+    for k, with_alpha in ((1, False), (2, False), (3, True)):
+        pixels = np.full((SIZE[1], SIZE[0], 4 if with_alpha else 3), 128, np.uint8)
+        cv2.imwrite(str(png / f"f_{k:04d}.png"), pixels)
+        write_exr(exr / f"p.{1000 + k}.exr", rgb, np.ones(rgb.shape[:2], np.float32)
+                  if with_alpha else None, attributes={"colorInteropID": "lin_ap1_scene"})
+    for source, frame in ((png / "f_%04d.png", 3), (exr / "p.%04d.exr", 1003)):
+        kind = source.parent.name
+        code, _, err = cli("render", source, "-s", style, "-o", tmp_path / f"{kind}_%04d.png",
+                           *PASS[:-1])
+        assert code == 0, err
+        notes = [line for line in err.splitlines() if "alpha channel" in line]
+        assert len(notes) == 1 and f"frame {frame} of" in notes[0], err
+        code, _, err = cli("render", source, "-s", style, "-o", tmp_path / f"{kind}2_%04d.png",
+                           "--frames", f"{frame - 2}:{frame - 1}", *PASS[:-1])
+        assert code == 0 and "alpha channel" not in err, err  # not in the frames rendered
+
+
 def test_alpha_is_resized_with_the_frame(cli: Cli, tmp_path: Path, style: Path) -> None:
     source = rgba_sequence(tmp_path / "src", n=1, size=(32, 32))
     code, _, err = cli("render", source, "-s", style, "-o", tmp_path / "o_%04d.png",

@@ -42,7 +42,7 @@ from .video import (
     read_image,
 )
 from .video.images import channel_layout, conversion_notes, same_shape
-from .video.plates import check_windows
+from .video.plates import check_windows, first_alpha
 from .workdir import RunFolder
 
 
@@ -215,10 +215,14 @@ def check_source(
     check_frame_size("the render", size, painted=True)
     check_windows(info, frames[0], frames[-1])  # an EXR sequence's frames line up
     source = (info.width, info.height)
+    later = first_alpha(info, frames[0], frames[-1])
+    alpha = ([f"frame {later} of {Path(info.path).name} has an alpha channel, its first frame "
+              "none: no alpha is carried; give the first frame one to keep it"]
+             if later is not None else [])
     start = s.image.start_size if s.passes == 1 else None  # multi-pass: dropped, noted
     coarse = max(s.iterations) if s.independent else s.iterations[0]  # frames that run it
-    notes = list(info.notes) + check_start_size(s.given, start, size, s.image.scale_ratio,
-                                                iterations=coarse)
+    notes = list(info.notes) + alpha + check_start_size(s.given, start, size,
+                                                        s.image.scale_ratio, iterations=coarse)
     for index, spec in enumerate(s.style_masks):
         shapes = [style_mask(s, index, f).shape[1::-1] for f in (frames[0], frames[-1])]
         notes += mask_notes(spec, shapes, source)

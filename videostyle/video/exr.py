@@ -182,6 +182,11 @@ def data_window(path: str | Path) -> Window:
     return _window(_open(path, header_only=True).header()["dataWindow"])
 
 
+def has_channel(path: str | Path, name: str) -> bool:
+    """Whether an EXR file has the channel ``name``, from its header alone."""
+    return name in _names(_open(Path(path), header_only=True).header())
+
+
 def _timecode_text(value: Any) -> str | None:
     try:
         parts = (int(value.hours), int(value.minutes), int(value.seconds))

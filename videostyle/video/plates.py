@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .decode import _read_exact, check_range, read_frames
-from .exr import Window, data_window, read_exr
+from .exr import Window, data_window, has_channel, read_exr
 from .ffmpeg import _ff_path, _started, _wait_ok, ffmpeg_exe
 from .images import _imread_raw, _resize, _to_float_rgb, read_alpha
 from .probe import SourceInfo
@@ -74,6 +74,25 @@ def check_windows(info: SourceInfo, start: int, end: int) -> None:
     for number in range(start, end + 1):
         file = files[number - info.first]
         _check_window(info, number, file, data_window(file))
+
+
+def first_alpha(info: SourceInfo, start: int, end: int) -> int | None:
+    """The first frame of ``start..end`` with an alpha channel, in a sequence whose first
+    frame has none (so none is carried); from EXR headers and PNG ``IHDR`` chunks."""
+    if info.kind != "sequence" or info.alpha:
+        return None
+    files = list_sequence(info.path)
+    for number in range(start, end + 1):
+        file = files[number - info.first]
+        if file.suffix.lower() == ".exr" and info.exr is not None:
+            if has_channel(file, info.exr.prefix + "A"):
+                return number
+        elif file.suffix.lower() == ".png":
+            with file.open("rb") as handle:
+                head = handle.read(26)
+            if head[12:16] == b"IHDR" and len(head) == 26 and head[25] in (4, 6):
+                return number
+    return None
 
 
 def _check_window(info: SourceInfo, number: int, file: Path, window: Window) -> None:
