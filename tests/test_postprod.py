@@ -561,6 +561,15 @@ def test_interlacing_and_extra_audio_streams_are_named_and_24_bit_audio_kept(
     assert "2 audio streams; only the first" in warnings[0]
     audio = [line for line in _summary(tmp_path / "s.mov").splitlines() if "Audio:" in line]
     assert len(audio) == 1 and "pcm_s24le" in audio[0] and "96000 Hz" in audio[0], audio
+    code, _, err = cli("render", sound, "-s", style, "-o", tmp_path / "s_%04d.png", *PASS)
+    assert code == 0 and "audio streams" not in err, err  # a sequence carries no audio
+    aac = tmp_path / "aac.mp4"  # decoded to float, but not deeper than 16-bit PCM
+    run_ffmpeg("-i", str(sound), "-map", "0:v", "-map", "0:a:0", "-c:v", "libx264", "-c:a",
+               "aac", str(aac))
+    code, _, err = cli("render", aac, "-s", style, "-o", tmp_path / "a.mov", "--codec",
+                       "prores", *PASS)
+    assert code == 0, err
+    assert "pcm_s16le" in _summary(tmp_path / "a.mov")
 
 
 def test_crf_reaches_the_encoder_and_is_refused_with_another_codec(

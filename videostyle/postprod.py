@@ -246,7 +246,7 @@ def source_warnings(s: RenderSettings, info: SourceInfo) -> list[str]:
         out.append(f"{info.path} is interlaced ({info.field_order}); its frames are painted "
                    "whole and written progressive: deinterlace it first (e.g. ffmpeg's bwdif "
                    "filter) for motion without combing")
-    if info.audio_streams > 1:
+    if info.audio_streams > 1 and not is_sequence_pattern(str(s.output)):
         out.append(f"{info.path} has {info.audio_streams} audio streams; only the first is "
                    "carried to the output")
     if info.pixel_aspect != 1:

@@ -115,11 +115,11 @@ def encode_video(
         audio_source: File whose first audio stream is carried over (e.g. the source
             video). Ignored, with a log message, when it has no audio.
         audio_start: Seconds into ``audio_source`` where the output's audio begins (for
-            a render of frames ``s..e`` of a source at ``fps``: ``(s - 1) / fps``).
+            frames ``s..e``: the video stream's start in the file plus ``(s - 1) / fps``).
         audio_duration: Seconds of audio to take; default and maximum: the video's
             duration ``len(frames) / fps``. Audio that runs out early is padded with
             silence, so no video frame is ever cut. AAC in MP4 (and with h264 in
-            MOV/MKV), 16-bit PCM with ProRes and FFV1.
+            MOV/MKV), PCM with ProRes and FFV1 (24-bit from a PCM source of more bits).
         crf: libx264 constant rate factor (0-51, lower is better); h264 only.
         timecode: start timecode ``HH:MM:SS:FF`` for the file's metadata (``tmcd`` track).
         alpha: keep the RGBA frames' alpha (prores4444/prores4444xq, see _video_options).

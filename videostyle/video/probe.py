@@ -228,13 +228,17 @@ def _probe_video(path: Path) -> SourceInfo:
     )
 
 
-_FIELDS = re.compile(r"\b(top|bottom) (?:coded )?first\b")
+_FIELDS = re.compile(r"\b(top|bottom) (coded )?first( \(swapped\))?")
 
 
 def _field_order(stream: str) -> str | None:
-    """``top first`` / ``bottom first`` when ffmpeg calls the stream interlaced."""
+    """``top first`` / ``bottom first`` (as displayed) when ffmpeg calls the stream
+    interlaced; ``top coded first (swapped)`` shows the bottom field first."""
     match = _FIELDS.search(stream)
-    return f"{match.group(1)} first" if match else None
+    if match is None:
+        return None
+    top = (match.group(1) == "top") != bool(match.group(3))
+    return "top first" if top else "bottom first"
 
 
 _FILE_START = re.compile(r"Duration: .*?, start: (-?\d+(?:\.\d+)?)")

@@ -164,10 +164,11 @@ def _has_audio(path: Path) -> bool:
     return any(s.kind == "Audio" for s in _inspect(path))
 
 
-_DEEP_AUDIO = re.compile(r"\((?:2[0-9]|3[0-2]) bit\)|\b(?:s24|s32|flt|dbl)(?:le|be|p)?\b")
+_DEEP_AUDIO = re.compile(r"\((?:2[0-9]|3[0-2]) bit\)|\bpcm_(?:s24|s32|f32|f64)")
 
 
 def _deep_audio(path: Path) -> bool:
-    """Whether the first audio stream holds more than 16 bits a sample (24-bit PCM, float)."""
+    """Whether the first audio stream is PCM of more than 16 bits a sample (24/32-bit or
+    float PCM; a compressed stream such as AAC, decoded to float, is not)."""
     audio = [s for s in _inspect(path) if s.kind == "Audio"]
     return bool(audio) and _DEEP_AUDIO.search(audio[0].text) is not None
