@@ -408,6 +408,32 @@ def test_values_that_do_not_apply_are_dropped_with_a_note(cli: Cli, clip: Path, 
            "2)" in note
 
 
+def test_the_former_default_warp_resumes_where_it_never_reached_the_frames(
+    cli: Cli, clip: Path, style: Path, tmp_path: Path
+) -> None:
+    """The default warp became bicubic. A folder that recorded bilinear resumes where no
+    warp reached its frames (later frames passed through, or an independent render), and
+    is refused where one did."""
+    cases = (("pass.mp4", ("--iterations", "2,0")), ("ind.mp4", ("--independent",)),
+             ("chain.mp4", ()))
+    for name, extra in cases:
+        out = tmp_path / name
+        args = ("render", clip, "-s", style, "-o", out, "--quality", "draft", "--size", "32",
+                "--frames", "1:2", *extra)
+        code, _, err = cli(*args)
+        assert code == 0, err
+        manifest_path = default_workdir(out) / "manifest.json"
+        manifest = json.loads(manifest_path.read_text())
+        assert manifest["pixels"]["warp"] == "bicubic"
+        manifest["pixels"]["warp"] = "bilinear"  # as the former default recorded it
+        manifest_path.write_text(json.dumps(manifest))
+        code, out_text, err = cli(*args)
+        if name == "chain.mp4":
+            assert code != 0 and "warp differ" in err, err
+            continue
+        assert code == 0 and "0 computed now" in out_text, err
+
+
 def test_a_folder_that_recorded_an_unused_seed_and_tolerance_resumes(
     cli: Cli, clip: Path, style: Path, tmp_path: Path
 ) -> None:

@@ -160,8 +160,8 @@ def _inert(pixels: dict[str, Any], same_content: bool = False) -> set[tuple[str,
     the frames:
 
     - the long-term offsets of a render without a temporal term;
-    - the later frames' init and offsets of a chained single-pass render that passes its
-      later frames through (0 iterations);
+    - the later frames' init, offsets and warp of a chained single-pass render that passes
+      its later frames through (0 iterations), and the warp of an independent render;
     - the seed where no frame starts from noise;
     - the early-stop tolerance where no frame runs more than its window;
     - the colour plan (none on the plain path) where the plates need no conversion into the
@@ -172,6 +172,8 @@ def _inert(pixels: dict[str, Any], same_content: bool = False) -> set[tuple[str,
       ``--output-colorspace``) and back.
     """
     inert: set[tuple[str, ...]] = set()
+    if pixels.get("independent") is True and "warp" in pixels:
+        inert.add(("warp",))
     colour = pixels.get("colour")
     if same_content and (colour is None or (isinstance(colour, dict) and colour.get(
             "input") == colour.get("working"))):
@@ -180,7 +182,7 @@ def _inert(pixels: dict[str, Any], same_content: bool = False) -> set[tuple[str,
     if isinstance(pixels.get("long_term"), list):
         if (isinstance(iterations, list) and iterations[1:] == [0] and "init" in pixels
                 and pixels.get("independent") is False and pixels.get("multipass") is None):
-            inert |= {("init",), ("long_term",)}
+            inert |= {("init",), ("long_term",), ("warp",)}
         elif pixels.get("temporal_weight") == 0:
             inert.add(("long_term",))
     engine, image = pixels.get("engine"), pixels.get("image")
