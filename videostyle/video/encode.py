@@ -30,7 +30,7 @@ from .outputs import _CONTAINERS, CODECS
 from .probe import _probe_video
 from .rates import parse_fps
 from .sequences import is_sequence_pattern
-from .streams import _deep_audio, _has_audio
+from .streams import _deep_audio, _first_audio
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def encode_video(
     width, height, depth, frame_suffix = _frame_geometry(frames)
     _make_output_folder(output.parent)
     duration = Fraction(len(frames)) / rate
-    audio = _audio_input(audio_source, audio_start, audio_duration, duration)
+    audio, deep = _audio_input(audio_source, audio_start, audio_duration, duration)
     name = f".{output.stem}.{secrets.token_hex(4)}.partial{output.suffix.lower()}"
     tmp_output = output.parent / name
     with tempfile.TemporaryDirectory(prefix="videostyle-frames-") as link_dir:
@@ -159,7 +159,7 @@ def encode_video(
             *_video_options(codec, width, height, depth, crf, alpha, tags),
             *(["-timecode", timecode] if timecode else []),
             "-r", _rate_text(rate), "-fps_mode", "cfr",
-            *(_audio_options(codec, container, duration, audio_source) if audio else []),
+            *(_audio_options(codec, container, duration, deep) if audio else []),
             *_container_options(container, rate),
             "-f", container, _ff_path(tmp_output),
         ]  # fmt: skip
@@ -214,29 +214,31 @@ def _audio_input(
     audio_start: float,
     audio_duration: float | None,
     video_duration: Fraction,
-) -> list[str]:
-    """ffmpeg arguments of the audio input (none when there is no audio to carry over)."""
+) -> tuple[list[str], bool]:
+    """ffmpeg arguments of the audio input (none when there is no audio to carry over), and
+    whether its audio is PCM of more than 16 bits (the source is inspected once)."""
     if audio_source is None:
-        return []
+        return [], False
     audio_path = Path(audio_source)
     if not audio_path.is_file():
         raise InputError(f"expected an audio source file, but {audio_path} does not exist")
-    if not _has_audio(audio_path):
+    stream = _first_audio(audio_path)
+    if stream is None:
         log.info("%s has no audio stream; the video is written without audio", audio_path)
-        return []
+        return [], False
     take = (
         video_duration
         if audio_duration is None
         else min(Fraction(audio_duration).limit_denominator(10**6), video_duration)
     )
-    return ["-ss", _seconds(audio_start), "-t", _seconds(take), "-i", _ff_path(audio_path)]
+    return (["-ss", _seconds(audio_start), "-t", _seconds(take), "-i", _ff_path(audio_path)],
+            _deep_audio(stream))
 
 
 def _audio_options(codec: str, container: str, video_duration: Fraction,
-                   source: Path | None = None) -> list[str]:
+                   deep: bool = False) -> list[str]:
     """Audio padded or cut to the video's duration, and its codec: PCM of 24 bits when the
-    ``source``'s has more than 16, else of 16."""
-    deep = source is not None and _deep_audio(Path(source))
+    source's has more than 16 (``deep``), else of 16."""
     length = _seconds(video_duration)
     options = ["-af", f"apad=whole_dur={length},atrim=end={length}"]
     if container == "mp4" or codec == "h264":

@@ -160,15 +160,15 @@ def _main_video_stream(streams: list[_Stream], path: Path) -> _Stream:
     return videos[0]
 
 
-def _has_audio(path: Path) -> bool:
-    return any(s.kind == "Audio" for s in _inspect(path))
+def _first_audio(path: Path) -> _Stream | None:
+    """A media file's first audio stream, or None."""
+    return next((s for s in _inspect(path) if s.kind == "Audio"), None)
 
 
 _DEEP_AUDIO = re.compile(r"\((?:2[0-9]|3[0-2]) bit\)|\bpcm_(?:s24|s32|f32|f64)")
 
 
-def _deep_audio(path: Path) -> bool:
-    """Whether the first audio stream is PCM of more than 16 bits a sample (24/32-bit or
-    float PCM; a compressed stream such as AAC, decoded to float, is not)."""
-    audio = [s for s in _inspect(path) if s.kind == "Audio"]
-    return bool(audio) and _DEEP_AUDIO.search(audio[0].text) is not None
+def _deep_audio(stream: _Stream) -> bool:
+    """Whether an audio stream is PCM of more than 16 bits a sample (24/32-bit or float
+    PCM; a compressed stream such as AAC, decoded to float, is not)."""
+    return _DEEP_AUDIO.search(stream.text) is not None
