@@ -42,7 +42,7 @@ from .video import (
     read_image,
 )
 from .video.images import channel_layout, conversion_notes, same_shape
-from .video.plates import check_windows, first_alpha
+from .video.plates import check_sequence
 from .workdir import RunFolder
 
 
@@ -213,9 +213,8 @@ def check_source(
     check_frame_size(f"the source {Path(info.path).name}", (info.width, info.height),
                      painted=False)
     check_frame_size("the render", size, painted=True)
-    check_windows(info, frames[0], frames[-1])  # an EXR sequence's frames line up
     source = (info.width, info.height)
-    later = first_alpha(info, frames[0], frames[-1])
+    later = check_sequence(info, frames[0], frames[-1])  # EXR frames line up; late alpha
     alpha = ([f"frame {later} of {Path(info.path).name} has an alpha channel, its first frame "
               "none: no alpha is carried; give the first frame one to keep it"]
              if later is not None else [])

@@ -176,15 +176,10 @@ def _layout(exr: Any, path: Path) -> ExrLayout:
     )
 
 
-def data_window(path: str | Path) -> Window:
-    """An EXR file's data window, from its header alone."""
-    path = Path(path)
-    return _window(_open(path, header_only=True).header()["dataWindow"])
-
-
-def has_channel(path: str | Path, name: str) -> bool:
-    """Whether an EXR file has the channel ``name``, from its header alone."""
-    return name in _names(_open(Path(path), header_only=True).header())
+def window_and_channels(path: str | Path) -> tuple[Window, list[str]]:
+    """An EXR file's data window and channel names, from its header alone."""
+    header = _open(Path(path), header_only=True).header()
+    return _window(header["dataWindow"]), _names(header)
 
 
 def _timecode_text(value: Any) -> str | None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .decode import _read_exact, check_range, read_frames
-from .exr import Window, data_window, has_channel, read_exr
+from .exr import Window, read_exr, window_and_channels
 from .ffmpeg import _ff_path, _started, _wait_ok, ffmpeg_exe
 from .images import _imread_raw, _resize, _to_float_rgb, read_alpha
 from .probe import SourceInfo
@@ -65,34 +65,33 @@ def read_plates(
         yield Plate(number, _resize(np.ascontiguousarray(rgb, np.float32), size), alpha)
 
 
-def check_windows(info: SourceInfo, start: int, end: int) -> None:
-    """Every EXR frame of ``start..end`` has the first frame's data window (headers only:
-    checked before any work; :func:`read_plates` checks each frame it reads again)."""
-    if info.exr is None:
-        return
-    files = list_sequence(info.path)
-    for number in range(start, end + 1):
-        file = files[number - info.first]
-        _check_window(info, number, file, data_window(file))
-
-
-def first_alpha(info: SourceInfo, start: int, end: int) -> int | None:
-    """The first frame of ``start..end`` with an alpha channel, in a sequence whose first
-    frame has none (so none is carried); from EXR headers and PNG ``IHDR`` chunks."""
-    if info.kind != "sequence" or info.alpha:
+def check_sequence(info: SourceInfo, start: int, end: int) -> int | None:
+    """Before any work, in one pass over the headers of frames ``start..end``: every EXR
+    frame has the first frame's data window (InputError naming one that has not; its
+    pixels are placed by it, and :func:`read_plates` checks each frame it reads again).
+    Returns the first frame with an alpha channel in a sequence whose first frame has none
+    (so none is carried), from EXR headers and PNG ``IHDR`` chunks; else None."""
+    if info.kind != "sequence" or (info.alpha and info.exr is None):
         return None
     files = list_sequence(info.path)
+    later = None
     for number in range(start, end + 1):
         file = files[number - info.first]
-        if file.suffix.lower() == ".exr" and info.exr is not None:
-            if has_channel(file, info.exr.prefix + "A"):
-                return number
+        if info.exr is not None:
+            window, channels = window_and_channels(file)
+            _check_window(info, number, file, window)
+            alpha = info.exr.prefix + "A" in channels
         elif file.suffix.lower() == ".png":
             with file.open("rb") as handle:
                 head = handle.read(26)
-            if head[12:16] == b"IHDR" and len(head) == 26 and head[25] in (4, 6):
-                return number
-    return None
+            alpha = head[12:16] == b"IHDR" and len(head) == 26 and head[25] in (4, 6)
+        else:
+            alpha = False
+        if alpha and later is None and not info.alpha:
+            later = number
+            if info.exr is None:  # nothing else to check
+                break
+    return later
 
 
 def _check_window(info: SourceInfo, number: int, file: Path, window: Window) -> None:
